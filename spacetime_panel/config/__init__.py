@@ -1,0 +1,1 @@
+"""Settings: the typed model and its loading from defaults, file, environment and flags."""

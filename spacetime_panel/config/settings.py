@@ -1,0 +1,102 @@
+"""The typed settings model. Defaults are the deployment guide's values.
+
+One model per area, keyword-only, frozen; unknown keys are errors so that a
+typo in a config file is reported instead of silently ignored. Secrets never
+live here: the bridge API key comes from the environment (or, later, the OS
+keyring) and is passed to Godot at launch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class _Area(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class GodotSettings(_Area):
+    """What to launch and where."""
+
+    executable: str = "godot"
+    project_path: Path | None = None
+    scene_path: str = "res://vr_main.tscn"
+    auto_load_scene: bool = False
+    launch_game: bool = True
+    launch_editor: bool = False
+    headless: bool = False
+    extra_args: tuple[str, ...] = ()
+
+
+class PortSettings(_Area):
+    """The service ports of DESIGN.md's port table (the management API's is in `api`)."""
+
+    http: Port = 8080
+    http_fallbacks: tuple[Port, ...] = (8083, 8084, 8085)
+    telemetry: Port = 8081
+    dap: Port = 6006
+    lsp: Port = 6005
+    discovery: Port = 8087
+
+
+class SupervisorSettings(_Area):
+    """Timeouts and the restart policy (DESIGN.md, Supervisor)."""
+
+    start_timeout: Seconds = 60.0
+    stop_timeout: Seconds = 10.0
+    check_interval: Seconds = 30.0
+    unhealthy_threshold: Annotated[int, Field(ge=1)] = 3
+    max_restart_attempts: Annotated[int, Field(ge=1)] = 3
+    failure_window: Seconds = 300.0
+    backoff_initial: Seconds = 1.0
+    backoff_max: Seconds = 30.0
+    auto_restart: bool = True
+    player_timeout: Seconds = 30.0
+    request_timeout: Seconds = 10.0
+    stop_godot_on_exit: bool = True
+    log_tail_lines: Annotated[int, Field(ge=10)] = 2000
+
+
+class ApiSettings(_Area):
+    """The management API (this product's own HTTP server)."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8090
+    require_auth: bool = False
+    rate_limit_enabled: bool = True
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] = 60
+    max_request_size_mb: Annotated[float, Field(gt=0)] = 10.0
+    allowed_origins: tuple[str, ...] = ()
+
+
+class TelemetrySettings(_Area):
+    enabled: bool = True
+    refresh_rate_hz: Literal[72, 90, 120, 144] = 90
+
+
+class LoggingSettings(_Area):
+    level: LogLevel = "INFO"
+    debug_mode: bool = False
+    directory: Path | None = None
+    max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
+    backup_count: Annotated[int, Field(ge=0)] = 10
+
+
+class Settings(_Area):
+    """Everything the supervisor needs, one area per concern."""
+
+    godot: GodotSettings = GodotSettings()
+    ports: PortSettings = PortSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+    api: ApiSettings = ApiSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    logging: LoggingSettings = LoggingSettings()
+    state_dir: Path | None = None

@@ -1,0 +1,1 @@
+"""The Controller and the /health composer."""

@@ -1,0 +1,1 @@
+"""Godot command lines, scene paths and the bridge HTTP client."""

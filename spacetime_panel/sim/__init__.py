@@ -1,0 +1,1 @@
+"""A simulated Godot that speaks the bridge protocol, for tests and --demo."""

@@ -1,0 +1,1 @@
+"""Supervision of the Godot programs: pure state machine and policy, asyncio runner."""
