@@ -1,1 +1,31 @@
 """Settings: the typed model and its loading from defaults, file, environment and flags."""
+
+from spacetime_panel.config.loading import (
+    ConfigError,
+    Override,
+    default_config_path,
+    load_settings,
+)
+from spacetime_panel.config.settings import (
+    ApiSettings,
+    GodotSettings,
+    LoggingSettings,
+    PortSettings,
+    Settings,
+    SupervisorSettings,
+    TelemetrySettings,
+)
+
+__all__ = [
+    "ApiSettings",
+    "ConfigError",
+    "GodotSettings",
+    "LoggingSettings",
+    "Override",
+    "PortSettings",
+    "Settings",
+    "SupervisorSettings",
+    "TelemetrySettings",
+    "default_config_path",
+    "load_settings",
+]

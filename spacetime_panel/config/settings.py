@@ -75,6 +75,7 @@ class ApiSettings(_Area):
     rate_limit_per_minute: Annotated[int, Field(ge=1)] = 60
     max_request_size_mb: Annotated[float, Field(gt=0)] = 10.0
     allowed_origins: tuple[str, ...] = ()
+    metrics_enabled: bool = True
 
 
 class TelemetrySettings(_Area):
