@@ -1,0 +1,240 @@
+"""The bridge HTTP API the game serves: status, scene control, player.
+
+Built on Starlette and served by uvicorn on a socket bound here, so the port
+fallback (8080, then 8083-8085) is decided before the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from spacetime_panel.sim.project import GodotProject, SceneNotFoundError, ScenePathError
+from spacetime_panel.sim.world import World
+
+DISCONNECTED, CONNECTING, CONNECTED, CIRCUIT_BREAKER_OPEN = 0, 1, 2, 3
+
+
+class PortsBusyError(OSError):
+    """None of the bridge's HTTP ports could be bound."""
+
+
+def bind_first_free(ports: list[int], host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on the first port of ``ports`` that can be bound."""
+    for port in ports:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # No SO_REUSEADDR games beyond the usual: a port someone listens on is busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        return sock
+    raise PortsBusyError(f"all bridge HTTP ports are busy on {host}: {ports}")
+
+
+@dataclass
+class EditorService:
+    """What the bridge knows about one editor service (LSP or DAP), guide-shaped."""
+
+    service_name: str
+    port: int
+    state: int = DISCONNECTED
+    retry_count: int = 0
+    last_activity: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service_name": self.service_name,
+            "port": self.port,
+            "state": self.state,
+            "retry_count": self.retry_count,
+            "last_activity": self.last_activity,
+        }
+
+
+class EditorProbe:
+    """Checks in the background, once a second, whether the editor's LSP/DAP ports accept."""
+
+    def __init__(self, lsp_port: int, dap_port: int, interval: float = 1.0) -> None:
+        self.language_server = EditorService("Language Server", lsp_port)
+        self.debug_adapter = EditorService("Debug Adapter", dap_port)
+        self._interval = interval
+
+    async def run(self) -> None:
+        """Probe forever (cancel to stop)."""
+        while True:
+            await asyncio.gather(self._check(self.language_server), self._check(self.debug_adapter))
+            await asyncio.sleep(self._interval)
+
+    @staticmethod
+    async def _check(service: EditorService) -> None:
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", service.port), timeout=0.5
+            )
+        except (OSError, TimeoutError):
+            service.state = DISCONNECTED
+            service.retry_count += 1
+            return
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        service.state = CONNECTED
+        service.retry_count = 0
+        service.last_activity = time.time()
+
+
+def _error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+class ApiKeyGuard:
+    """ASGI middleware: with a key set, every request needs ``Authorization: Bearer KEY``."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self._app = app
+        self._expected = f"Bearer {api_key}".encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._expected is not None:
+            given = dict(scope.get("headers", [])).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                response = _error(401, "Unauthorized", "Invalid or missing API key")
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class BridgeApi:
+    """The HTTP endpoints; reads and changes the shared :class:`World`."""
+
+    def __init__(
+        self,
+        *,
+        world: World,
+        project: GodotProject,
+        probe: EditorProbe,
+        identity: Callable[[], dict[str, Any]],
+        clock: Callable[[], float] = time.monotonic,
+        on_scene_request: Callable[[str], None] | None = None,
+    ) -> None:
+        self._world = world
+        self._project = project
+        self._probe = probe
+        self._identity = identity
+        self._clock = clock
+        self._on_scene_request = on_scene_request
+
+    def asgi(self, api_key: str | None) -> ASGIApp:
+        """The Starlette app, wrapped in the API-key guard."""
+        routes = [
+            Route("/status", self.status, methods=["GET"]),
+            Route("/scene", self.scene, methods=["GET"]),
+            Route("/scene/load", self.scene_load, methods=["POST"]),
+            Route("/scene/reload", self.scene_reload, methods=["POST"]),
+            Route("/player", self.player, methods=["GET"]),
+        ]
+        app = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
+        return ApiKeyGuard(app, api_key)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Internal error"
+        return _error(status, detail.replace(" ", ""), f"{request.method} {request.url.path}")
+
+    async def status(self, request: Request) -> Response:
+        lsp, dap = self._probe.language_server, self._probe.debug_adapter
+        return JSONResponse(
+            {
+                "debug_adapter": dap.as_json(),
+                "language_server": lsp.as_json(),
+                "overall_ready": lsp.state == CONNECTED and dap.state == CONNECTED,
+                "bridge": self._identity(),
+            }
+        )
+
+    async def scene(self, request: Request) -> Response:
+        self._world.advance(self._clock())
+        return JSONResponse(self._world.scene_snapshot())
+
+    async def player(self, request: Request) -> Response:
+        self._world.advance(self._clock())
+        return JSONResponse(self._world.player_snapshot())
+
+    async def scene_load(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "BadRequest", 'Body must be JSON: {"path": "res://..."}')
+        path = body.get("path") if isinstance(body, dict) else None
+        if not isinstance(path, str):
+            return _error(400, "BadRequest", 'Missing "path" (a res:// scene path)')
+        try:
+            self._project.scene_file(path)
+        except ScenePathError as exc:
+            return _error(400, "BadRequest", str(exc))
+        except SceneNotFoundError as exc:
+            return _error(404, "NotFound", str(exc))
+        self._world.load(path, self._clock())
+        if self._on_scene_request is not None:
+            self._on_scene_request(f"loading scene: {path}")
+        return JSONResponse({"status": "loading", "path": path}, status_code=202)
+
+    async def scene_reload(self, request: Request) -> Response:
+        if not self._world.reload(self._clock()):
+            return _error(409, "Conflict", "No scene is loaded")
+        if self._on_scene_request is not None:
+            self._on_scene_request(f"reloading scene: {self._world.scene_path}")
+        return JSONResponse({"status": "loading", "path": self._world.scene_path}, status_code=202)
+
+
+class BridgeHttpServer(uvicorn.Server):
+    """uvicorn's server without its SIGINT/SIGTERM handling (the simulator owns the
+    signals), with an event set once it is serving."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def make_server(app: ASGIApp) -> BridgeHttpServer:
+    """A quiet uvicorn server (no access log, warnings only) for ``serve(sockets=[...])``."""
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    return BridgeHttpServer(config)

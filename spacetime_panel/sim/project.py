@@ -1,0 +1,87 @@
+"""The Godot project folder the simulator runs: project.godot and res:// paths."""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENE_SUFFIXES = (".tscn", ".scn")
+
+
+class ProjectError(Exception):
+    """The folder is not a Godot project the simulator can run."""
+
+
+class ScenePathError(ValueError):
+    """A scene path the bridge refuses (HTTP 400)."""
+
+
+class SceneNotFoundError(LookupError):
+    """A well-formed scene path with no file behind it (HTTP 404)."""
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@dataclass(frozen=True)
+class GodotProject:
+    """A project folder with its name and main scene, as read from project.godot."""
+
+    root: Path
+    name: str
+    main_scene: str | None
+
+    @classmethod
+    def load(cls, root: Path) -> GodotProject:
+        """Read ``root/project.godot``; raises ProjectError like Godot's own message."""
+        root = root.resolve()
+        config_file = root / "project.godot"
+        if not config_file.is_file():
+            raise ProjectError(
+                f'ERROR: Couldn\'t load project data at path "{root}". Is the .pck file missing?'
+            )
+        # project.godot is INI-like; values such as PackedStringArray(...) need
+        # no parsing here, only two plain strings.
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            text = config_file.read_text(encoding="utf-8", errors="replace")
+            # Keys before the first section (config_version) need a header.
+            parser.read_string("[__top__]\n" + text)
+        except configparser.Error as exc:
+            first_line = str(exc).splitlines()[0]
+            raise ProjectError(f'ERROR: Couldn\'t parse "{config_file}": {first_line}') from None
+        name = _unquote(parser.get("application", "config/name", fallback="")) or root.name
+        main_scene = _unquote(parser.get("application", "run/main_scene", fallback="")) or None
+        return cls(root=root, name=name, main_scene=main_scene)
+
+    def scene_file(self, res_path: str) -> Path:
+        """The file for ``res://...``; raises ScenePathError or SceneNotFoundError."""
+        if not res_path.startswith("res://"):
+            raise ScenePathError(f"Scene path must start with res:// (got {res_path!r})")
+        if ".." in res_path:
+            raise ScenePathError("Scene path must not contain '..'")
+        if not res_path.lower().endswith(SCENE_SUFFIXES):
+            raise ScenePathError("Scene path must end with .tscn or .scn")
+        relative = res_path[len("res://") :].lstrip("/")
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise SceneNotFoundError(f"Scene not found: {res_path}")
+        return path
+
+    def to_res_path(self, arg: str) -> str:
+        """Godot accepts ``res://x.tscn`` or a path relative to the project on its command line."""
+        if arg.startswith("res://"):
+            return arg
+        candidate = Path(arg)
+        if candidate.is_absolute():
+            try:
+                candidate = candidate.resolve().relative_to(self.root)
+            except ValueError:
+                return arg  # outside the project; scene_file() will refuse it
+        return "res://" + candidate.as_posix()
