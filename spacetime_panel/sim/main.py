@@ -1,6 +1,6 @@
 """``spacetime-godot-sim``: a stand-in for Godot 4.5 with Godot's command line.
 
-    spacetime-godot-sim --path PROJECT [--headless] [res://vr_main.tscn]      (game)
+    spacetime-godot-sim --path PROJECT [--headless] [res://vr_main.tscn]   (game)
     spacetime-godot-sim --path PROJECT --editor --lsp-port 6005 --dap-port 6006
     spacetime-godot-sim --version
 
@@ -23,7 +23,7 @@ from spacetime_panel.sim.editor import EditorPortBusyError, start_editor_service
 from spacetime_panel.sim.faults import EDITOR_PREFIX, GAME_PREFIX, Faults, spawn_stubborn_child
 from spacetime_panel.sim.game import GameRuntime
 from spacetime_panel.sim.lifecycle import SimLifecycle
-from spacetime_panel.sim.project import GodotProject, ProjectError
+from spacetime_panel.sim.project import SCENE_SUFFIXES, GodotProject, ProjectError
 from spacetime_panel.sim.settings import GODOT_VERSION, GameSettings, SettingsError
 
 
@@ -38,8 +38,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--headless", action="store_true", help="accepted; the sim has no window")
     parser.add_argument("--lsp-port", type=int, default=6005)
     parser.add_argument("--dap-port", type=int, default=6006)
-    parser.add_argument("scene", nargs="?", help="a scene to run, e.g. res://vr_main.tscn")
-    args, _unknown = parser.parse_known_args(list(argv))
+    args, unknown = parser.parse_known_args(list(argv))
+    # Like Godot, a bare argument naming a scene file is the scene to run; values
+    # of unknown flags ("--rendering-driver opengl3") are not scenes.
+    scenes = [a for a in unknown if not a.startswith("-") and a.lower().endswith(SCENE_SUFFIXES)]
+    args.scene = scenes[-1] if scenes else None
     return args
 
 

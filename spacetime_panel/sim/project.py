@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCENE_SUFFIXES = (".tscn", ".scn")
+"""What the bridge accepts as a scene (text and binary scenes)."""
 
 
 class ProjectError(Exception):

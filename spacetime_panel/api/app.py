@@ -1,0 +1,153 @@
+"""The management HTTP API (FastAPI): /health, /status, start/stop/restart, scenes, logs.
+
+Every handler reads the Controller's held state or calls its public methods.
+/health in particular never calls Godot on the request path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from spacetime_panel import __version__
+from spacetime_panel.core.controller import Controller, NotRunning
+from spacetime_panel.core.health import program_json
+from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
+from spacetime_panel.godot.scenes import InvalidScenePath
+
+Which = Literal["game", "editor", "all"]
+
+
+class ProgramRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    program: Which = "all"
+
+
+class SceneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+
+
+def error(status: int, title: str, message: str) -> JSONResponse:
+    """The error shape of the bridge, reused here: {"error", "message"}."""
+    return JSONResponse({"error": title, "message": message}, status_code=status)
+
+
+class BodySizeLimit(BaseHTTPMiddleware):
+    """Refuse request bodies over the configured size before reading them."""
+
+    def __init__(self, app: Any, *, max_bytes: int) -> None:
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return error(413, "Payload Too Large", f"request body over {self.max_bytes} bytes")
+        return await call_next(request)
+
+
+def create_app(controller: Controller) -> FastAPI:
+    """The API for one controller. Bind it with `spacetime_panel.api.server`."""
+    app = FastAPI(
+        title="SpaceTime Panel management API",
+        version=__version__,
+        description="Supervises Godot for SpaceTime VR: health, process control, scenes, logs.",
+    )
+    max_bytes = int(controller.settings.api.max_request_size_mb * 1024 * 1024)
+    app.add_middleware(BodySizeLimit, max_bytes=max_bytes)
+
+    def programs() -> dict[str, Any]:
+        return {name: program_json(s) for name, s in controller.statuses().items()}
+
+    def select_error(which: str) -> JSONResponse | None:
+        if which != "all" and which not in controller.programs:
+            return error(400, "Bad Request", f"{which} is not enabled in this panel's settings")
+        return None
+
+    @app.get("/health", summary="The guide's health document; 200 when healthy, 503 when not")
+    async def health() -> JSONResponse:
+        verdict = controller.health()
+        return JSONResponse(verdict.body, status_code=verdict.status_code)
+
+    @app.get("/status", summary="Godot's own /status (retried); 502 when unreachable")
+    async def godot_status() -> JSONResponse:
+        try:
+            return JSONResponse(await controller.godot_status())
+        except NotRunning as exc:
+            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        except BridgeError as exc:
+            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+
+    @app.post("/start", status_code=202, summary="Launch Godot (clears a FATAL state)")
+    async def start(request: ProgramRequest | None = None) -> JSONResponse:
+        which = request.program if request else "all"
+        if (refusal := select_error(which)) is not None:
+            return refusal
+        controller.start(which)
+        return JSONResponse({"programs": programs()}, status_code=202)
+
+    @app.post("/stop", summary="Stop Godot and every process it started; returns when done")
+    async def stop(request: ProgramRequest | None = None) -> JSONResponse:
+        which = request.program if request else "all"
+        if (refusal := select_error(which)) is not None:
+            return refusal
+        await controller.stop(which)
+        return JSONResponse({"programs": programs()})
+
+    @app.post("/restart", status_code=202, summary="Stop, then launch again")
+    async def restart(request: ProgramRequest | None = None) -> JSONResponse:
+        which = request.program if request else "all"
+        if (refusal := select_error(which)) is not None:
+            return refusal
+        await controller.restart(which)
+        return JSONResponse({"programs": programs()}, status_code=202)
+
+    @app.post("/scene/load", status_code=202, summary="Load a res:// scene in the game")
+    async def load_scene(request: SceneRequest) -> JSONResponse:
+        try:
+            await controller.load_scene(request.path)
+        except InvalidScenePath as exc:
+            return error(400, "Bad Request", str(exc))
+        except NotRunning as exc:
+            return error(409, "Conflict", str(exc))
+        except BridgeRefused as exc:
+            return error(exc.status_code, "Refused by Godot", exc.message)
+        except BridgeError as exc:
+            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        return JSONResponse({"path": request.path, "state": "loading"}, status_code=202)
+
+    @app.post("/scene/reload", status_code=202, summary="Reload the current scene")
+    async def reload_scene() -> JSONResponse:
+        try:
+            await controller.reload_scene()
+        except NotRunning as exc:
+            return error(409, "Conflict", str(exc))
+        except BridgeRefused as exc:
+            return error(exc.status_code, "Refused by Godot", exc.message)
+        except BridgeError as exc:
+            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        return JSONResponse({"state": "loading"}, status_code=202)
+
+    @app.get("/logs", summary="The last lines of Godot's output and the supervisor's events")
+    async def logs(lines: Annotated[int, Query(ge=1, le=100_000)] = 100) -> JSONResponse:
+        return JSONResponse(
+            {
+                "lines": [
+                    {
+                        "timestamp": line.timestamp,
+                        "program": line.program,
+                        "stream": line.stream,
+                        "text": line.text,
+                    }
+                    for line in controller.logs(lines)
+                ]
+            }
+        )
+
+    return app

@@ -1,0 +1,219 @@
+"""The `spacetime-panel` command.
+
+`spacetime-panel serve` is the headless manager that replaces the guide's
+`godot_editor_server.py` and accepts its flags. Without a subcommand the
+desktop panel will open; until it exists, the same supervisor runs headless.
+
+Exit codes: 0 clean stop, 1 runtime error (busy port, Godot missing),
+2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from spacetime_panel import __version__
+from spacetime_panel.api.server import PortBusy
+from spacetime_panel.config import ConfigError, Override, Settings, load_settings
+from spacetime_panel.godot.commands import simulator_executable
+from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+# flag destination -> (settings key, flag as the user typed it)
+FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "port": ("api.port", "--port"),
+    "host": ("api.host", "--host"),
+    "godot_port": ("ports.http", "--godot-port"),
+    "telemetry_port": ("ports.telemetry", "--telemetry-port"),
+    "lsp_port": ("ports.lsp", "--lsp-port"),
+    "dap_port": ("ports.dap", "--dap-port"),
+    "discovery_port": ("ports.discovery", "--discovery-port"),
+    "godot_path": ("godot.executable", "--godot-path"),
+    "project_path": ("godot.project_path", "--project-path"),
+    "scene_path": ("godot.scene_path", "--scene-path"),
+    "auto_load_scene": ("godot.auto_load_scene", "--auto-load-scene"),
+    "headless": ("godot.headless", "--headless"),
+    "editor": ("godot.launch_editor", "--editor"),
+    "no_game": ("godot.launch_game", "--no-game"),
+    "player_timeout": ("supervisor.player_timeout", "--player-timeout"),
+    "check_interval": ("supervisor.check_interval", "--check-interval"),
+    "start_timeout": ("supervisor.start_timeout", "--start-timeout"),
+    "stop_timeout": ("supervisor.stop_timeout", "--stop-timeout"),
+    "leave_running": ("supervisor.stop_godot_on_exit", "--leave-running"),
+    "log_level": ("logging.level", "--log-level"),
+    "log_dir": ("logging.directory", "--log-dir"),
+    "state_dir": ("state_dir", "--state-dir"),
+}
+# Switches that turn a setting off when given.
+NEGATED = {"no_game", "leave_running"}
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    guide = parser.add_argument_group("the guide's godot_editor_server.py flags")
+    guide.add_argument("--port", type=int, help="management API port (default 8090)")
+    guide.add_argument("--godot-port", type=int, help="the game's bridge HTTP port (8080)")
+    guide.add_argument("--godot-path", help="the Godot executable (default: godot on PATH)")
+    guide.add_argument("--project-path", type=Path, help="the Godot project folder")
+    guide.add_argument(
+        "--auto-load-scene",
+        action="store_true",
+        default=None,
+        help="load --scene-path after start and wait for the player",
+    )
+    guide.add_argument("--scene-path", help="scene to run (default res://vr_main.tscn)")
+    guide.add_argument("--player-timeout", type=float, help="seconds to wait for the player (30)")
+    guide.add_argument("--check-interval", type=float, help="seconds between health checks (30)")
+    more = parser.add_argument_group("more")
+    more.add_argument(
+        "--demo",
+        action="store_true",
+        help="run the simulated Godot on the bundled demo project (no Godot needed)",
+    )
+    more.add_argument("--config", type=Path, help="config file (TOML, or the guide's JSON)")
+    more.add_argument("--host", help="management API address (default 127.0.0.1)")
+    more.add_argument("--telemetry-port", type=int, help="the game's telemetry WebSocket (8081)")
+    more.add_argument("--lsp-port", type=int, help="the editor's LSP port (6005)")
+    more.add_argument("--dap-port", type=int, help="the editor's DAP port (6006)")
+    more.add_argument("--discovery-port", type=int, help="UDP service discovery port (8087)")
+    more.add_argument(
+        "--editor",
+        action="store_true",
+        default=None,
+        help="also launch the Godot editor (LSP, DAP)",
+    )
+    more.add_argument("--no-game", action="store_true", default=None, help="do not launch the game")
+    more.add_argument(
+        "--headless", action="store_true", default=None, help="pass --headless to the game"
+    )
+    more.add_argument("--start-timeout", type=float, help="seconds for Godot to be ready (60)")
+    more.add_argument("--stop-timeout", type=float, help="seconds from SIGTERM to SIGKILL (10)")
+    more.add_argument(
+        "--leave-running",
+        action="store_true",
+        default=None,
+        help="on exit leave Godot running; the next panel adopts it",
+    )
+    more.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    more.add_argument("--log-dir", type=Path, help="folder for spacetime-panel.log and Godot logs")
+    more.add_argument("--state-dir", type=Path, help="folder for the launched-process record")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spacetime-panel",
+        description="Control panel and supervisor for Godot 4.5 VR development.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the supervisor headless with the management API (/health)",
+        description="Supervise Godot headless and serve /health, /status, /start, /stop, "
+        "/restart, /scene/load and /logs on 127.0.0.1:8090.",
+    )
+    _serve_flags(serve)
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> list[Override]:
+    found: list[Override] = []
+    for dest, (key, flag) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if dest in NEGATED:
+            value = not value
+        if isinstance(value, Path):
+            value = value.expanduser().resolve()
+        found.append(Override(key, value, flag))
+    return found
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = overrides_from(args)
+    if args.demo:
+        given = {o.key for o in overrides}
+        demo = [
+            Override("godot.executable", simulator_executable(), "--demo"),
+            Override("godot.auto_load_scene", True, "--demo"),
+        ]
+        if "godot.project_path" not in given:
+            demo.append(Override("godot.project_path", prepare_demo_project(), "--demo"))
+        if "godot.launch_editor" not in given:
+            demo.append(Override("godot.launch_editor", True, "--demo"))
+        overrides = [*demo, *overrides]
+    return load_settings(config_file=args.config, overrides=overrides)
+
+
+def check_project(settings: Settings) -> str | None:
+    """A one-line complaint about the project folder, or None when it looks like a project."""
+    project = settings.godot.project_path
+    if project is None:
+        project = Path.cwd()
+    if not project.is_dir():
+        return f"project folder {project} does not exist (set --project-path)"
+    if not (project / "project.godot").is_file():
+        return f"{project} is not a Godot project: no project.godot (set --project-path)"
+    return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+    except ConfigError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if (complaint := check_project(settings)) is not None:
+        print(f"spacetime-panel: {complaint}", file=sys.stderr)
+        return EXIT_USAGE
+    api_key = os.environ.get("SPACETIME_API_KEY") or None
+    try:
+        return asyncio.run(_serve(settings, api_key))
+    except PortBusy as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+async def _serve(settings: Settings, api_key: str | None) -> int:
+
+    configure_logging(settings, Paths.for_settings(settings).logs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await run_service(settings, api_key=api_key, stop=stop)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not arguments or (
+        arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version")
+    ):
+        # No subcommand: the desktop panel is not built yet, so run the supervisor headless.
+        print(
+            "spacetime-panel: the desktop window is not available yet; "
+            "running the supervisor headless (spacetime-panel serve)",
+            file=sys.stderr,
+        )
+        arguments.insert(0, "serve")
+    args = parser.parse_args(arguments)
+    if args.command == "serve":
+        return serve(args)
+    parser.print_help()
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

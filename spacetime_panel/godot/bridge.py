@@ -1,0 +1,119 @@
+"""Client of the game's bridge HTTP API (GodotBridge), DESIGN.md "The bridge protocol".
+
+The `httpx.AsyncClient` comes from the caller, so tests and the panel decide
+the transport and the pool. httpx's exceptions stop here; callers see:
+
+    BridgeError                 anything that went wrong talking to the bridge
+    ├── BridgeUnreachable       no answer (refused, timed out, connection dropped)
+    └── BridgeRefused           an answer with an error status (400, 401, 404, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+
+class BridgeError(Exception):
+    """Talking to the bridge failed."""
+
+
+class BridgeUnreachable(BridgeError):
+    """The bridge did not answer."""
+
+
+class BridgeRefused(BridgeError):
+    """The bridge answered with an error status."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(f"bridge answered {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+class BridgeClient:
+    """Calls one bridge at `base_url` (e.g. http://127.0.0.1:8080)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client = client
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout
+
+    async def status(self) -> dict[str, Any]:
+        return await self._request("GET", "/status")
+
+    async def scene(self) -> dict[str, Any]:
+        return await self._request("GET", "/scene")
+
+    async def player(self) -> dict[str, Any]:
+        return await self._request("GET", "/player")
+
+    async def load_scene(self, path: str) -> dict[str, Any]:
+        return await self._request("POST", "/scene/load", json={"path": path})
+
+    async def reload_scene(self) -> dict[str, Any]:
+        return await self._request("POST", "/scene/reload")
+
+    async def _request(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        try:
+            response = await self._client.request(
+                method,
+                self.base_url + path,
+                json=json,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as error:
+            raise BridgeUnreachable(
+                f"{self.base_url}{path}: {type(error).__name__} {error}".strip()
+            ) from error
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_error:
+            message = response.text[:200]
+            if isinstance(body, dict):
+                message = str(body.get("message") or body.get("error") or message)
+            raise BridgeRefused(response.status_code, message)
+        if not isinstance(body, dict):
+            raise BridgeError(f"{self.base_url}{path}: answer is not a JSON object")
+        return body
+
+
+async def find_bridge(
+    client: httpx.AsyncClient,
+    ports: Sequence[int],
+    pids: set[int],
+    *,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
+    timeout: float = 2.0,
+) -> tuple[BridgeClient, dict[str, Any]] | None:
+    """The bridge of one of `pids` among `ports` (the configured port, then the fallbacks).
+
+    The pid check matters: another game may hold 8080, and its bridge must
+    not be mistaken for ours.
+    """
+    for port in ports:
+        bridge = BridgeClient(client, f"http://{host}:{port}", api_key=api_key, timeout=timeout)
+        try:
+            status = await bridge.status()
+        except BridgeError:
+            continue
+        info = status.get("bridge")
+        if isinstance(info, dict) and info.get("pid") in pids:
+            return bridge, status
+    return None

@@ -1,0 +1,99 @@
+"""The panel's service: the Controller and the management API in one event loop.
+
+`serve` runs it in a plain asyncio loop; the GUI will run the same object in
+qasync's loop. Start-up order matters: the API port is bound before any
+Godot starts, so a busy port fails fast without leaving a game behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import platformdirs
+
+from spacetime_panel.api.app import create_app
+from spacetime_panel.api.server import ManagementServer, bind_socket
+from spacetime_panel.config.settings import Settings
+from spacetime_panel.core.controller import Controller, state_file_for
+from spacetime_panel.godot.commands import demo_project
+
+APP_NAME = "spacetime-panel"
+PANEL_LOG = "spacetime-panel.log"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    logs: Path
+    state: Path
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Paths:
+        logs = settings.logging.directory or Path(platformdirs.user_log_dir(APP_NAME))
+        state = settings.state_dir or Path(platformdirs.user_state_dir(APP_NAME))
+        return cls(logs=logs, state=state)
+
+
+def configure_logging(settings: Settings, log_dir: Path) -> None:
+    """Panel log lines to stdout and to a rotating spacetime-panel.log."""
+    level = "DEBUG" if settings.logging.debug_mode else settings.logging.level
+    log_dir.mkdir(parents=True, exist_ok=True)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler(sys.stdout)
+    rotating = logging.handlers.RotatingFileHandler(
+        log_dir / PANEL_LOG,
+        maxBytes=settings.logging.max_bytes,
+        backupCount=settings.logging.backup_count,
+        encoding="utf-8",
+    )
+    root = logging.getLogger()
+    for handler in (console, rotating):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def prepare_demo_project(data_dir: Path | None = None) -> Path:
+    """A writable copy of the bundled demo project (Godot writes into PROJECT/.godot)."""
+    target = (data_dir or Path(platformdirs.user_data_dir(APP_NAME))) / "demo_project"
+    shutil.copytree(demo_project(), target, dirs_exist_ok=True)
+    return target
+
+
+async def run_service(settings: Settings, *, api_key: str | None, stop: asyncio.Event) -> None:
+    """Supervise Godot and serve the API until `stop` is set; then shut down in order."""
+    paths = Paths.for_settings(settings)
+    sock = bind_socket(settings.api.host, settings.api.port)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        controller = Controller(
+            settings,
+            http=http,
+            api_key=api_key,
+            log_dir=paths.logs,
+            state_file=state_file_for(paths.state, settings),
+        )
+        server = ManagementServer(create_app(controller), sock)
+        serving = asyncio.create_task(server.serve())
+        log.info(
+            "management API on http://%s:%d (health: /health, docs: /docs)",
+            settings.api.host,
+            server.port,
+        )
+        controller.start_up()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("shutting down")
+        await controller.close()
+        server.shutdown()
+        await serving
+        stopping.cancel()
