@@ -1,0 +1,168 @@
+"""Fixtures that run the real `spacetime-panel serve` with the simulated Godot."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from spacetime_panel.godot.commands import demo_project, simulator_executable
+from tests.conftest import TIME_SCALE, free_port
+
+PANEL = [sys.executable, "-m", "spacetime_panel"]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Re-check `condition` every 50 ms until it returns something truthy."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh copy of the bundled demo project."""
+    target = tmp_path / "project"
+    shutil.copytree(demo_project(), target)
+    return target
+
+
+@dataclass
+class Serve:
+    """One `spacetime-panel serve` child and a client for its API."""
+
+    tmp: Path
+    project: Path
+    port: int = field(default_factory=free_port)
+    godot_port: int = field(default_factory=free_port)
+    telemetry_port: int = field(default_factory=free_port)
+    lsp_port: int = field(default_factory=free_port)
+    dap_port: int = field(default_factory=free_port)
+    discovery_port: int = field(default_factory=lambda: free_port())
+    process: subprocess.Popen[str] | None = None
+    godot_pids: set[int] = field(default_factory=set)
+
+    def args(self, *extra: str, godot: bool = True) -> list[str]:
+        """The command line; `godot=False` leaves the Godot path and project to --demo."""
+        where = ["--godot-path", simulator_executable(), "--project-path", str(self.project)]
+        return [
+            *PANEL,
+            "serve",
+            "--port", str(self.port),
+            "--godot-port", str(self.godot_port),
+            "--telemetry-port", str(self.telemetry_port),
+            "--lsp-port", str(self.lsp_port),
+            "--dap-port", str(self.dap_port),
+            "--discovery-port", str(self.discovery_port),
+            *(where if godot else []),
+            "--log-dir", str(self.tmp / "logs"),
+            "--state-dir", str(self.tmp / "state"),
+            *extra,
+        ]  # fmt: skip
+
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> Serve:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
+        environment.update(env or {})
+        self.process = subprocess.Popen(
+            self.args(*extra),
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_until(self.answers, 20, "the management API to answer")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            out = self.process.stdout.read() if self.process.stdout else ""
+            raise AssertionError(f"serve exited with {self.process.returncode}:\n{out}")
+        try:
+            httpx.get(self.url + "/health", timeout=2)
+        except httpx.TransportError:
+            return False
+        return True
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=60, **kwargs)
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.get("/health").json()
+        pid = body["godot_process"]["pid"]
+        if pid:
+            self.godot_pids.add(pid)
+        return body
+
+    def wait_healthy(self, timeout: float = 15.0) -> dict[str, Any]:
+        def healthy() -> dict[str, Any] | None:
+            body = self.health()
+            return body if body["overall_healthy"] else None
+
+        result: dict[str, Any] = wait_until(healthy, timeout, "overall_healthy")
+        return result
+
+    def game(self) -> dict[str, Any]:
+        game: dict[str, Any] = self.health()["programs"]["game"]
+        return game
+
+    def log_lines(self, lines: int = 5000) -> list[str]:
+        return [line["text"] for line in self.get("/logs", params={"lines": lines}).json()["lines"]]
+
+    def stop_panel(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return self.process.wait(timeout * TIME_SCALE)
+
+    def cleanup(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        # Never leak a simulated Godot (or its grandchildren) into the next test.
+        for pid in self.godot_pids:
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(pid).children(recursive=True):
+                    child.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def serve(tmp_path: Path, project: Path) -> Iterator[Serve]:
+    panel = Serve(tmp=tmp_path, project=project)
+    try:
+        yield panel
+    finally:
+        panel.cleanup()
