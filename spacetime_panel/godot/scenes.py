@@ -23,6 +23,8 @@ def validate_scene_path(path: str) -> str:
         raise InvalidScenePath(f"scene path must start with res:// (got {path!r})")
     if ".." in path:
         raise InvalidScenePath(f"scene path must not contain '..' (got {path!r})")
+    if path[len("res://") :].startswith("/") or ":" in path[len("res://") :]:
+        raise InvalidScenePath(f"scene path must stay inside the project (got {path!r})")
     if "\\" in path or "\x00" in path:
         raise InvalidScenePath(f"scene path has a forbidden character (got {path!r})")
     if not path.endswith(SCENE_SUFFIXES):

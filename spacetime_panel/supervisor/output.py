@@ -33,7 +33,8 @@ class LineSplitter:
             if end < 0:
                 self._keep(data[start:])
                 return lines
-            self._keep(data[start:end])
+            piece = data[start:end]
+            self._keep(piece[:-1] if piece.endswith(b"\r") else piece)
             lines.append(self._take())
             start = end + 1
 

@@ -175,3 +175,8 @@ def test_close_is_idempotent_and_tail_still_works(tmp_path):
     output.add("stdout", "after close")
     assert [line.text for line in output.tail(2)] == ["before close", "after close"]
     assert "after close" not in (tmp_path / "game.log").read_text(encoding="utf-8")
+
+
+def test_crlf_line_of_exactly_max_line_is_not_reported_as_cut() -> None:
+    splitter = LineSplitter(max_line=4)
+    assert splitter.feed(b"abcd\r\n") == ["abcd"]

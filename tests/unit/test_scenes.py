@@ -107,3 +107,13 @@ def test_listed_scenes_pass_validation_and_map_back_to_their_files(tmp_path):
 
 def test_list_scenes_of_an_empty_project_is_empty(tmp_path):
     assert list_scenes(tmp_path) == []
+
+
+def test_absolute_path_after_res_prefix_is_refused() -> None:
+    with pytest.raises(InvalidScenePath, match="inside the project"):
+        validate_scene_path("res:///etc/passwd.tscn")
+
+
+def test_scene_file_never_leaves_the_project(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidScenePath):
+        scene_file(tmp_path, "res:///etc/passwd.tscn")
