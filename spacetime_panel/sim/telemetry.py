@@ -1,8 +1,10 @@
 """The telemetry WebSocket: a ``hello``, then ``fps`` and ``vr_tracking`` at the frame rate.
 
 One timer loop drives the world and broadcasts; ``websockets.broadcast`` writes
-without waiting, so a slow client drops behind (and is eventually closed by its
-write limit) instead of slowing the others down.
+without waiting, so a slow client never slows the others down. It has no
+backpressure of its own, so frames for a client whose socket buffer is already
+full are dropped (telemetry is a live view: late samples are worthless), and a
+client that stops answering pings is closed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from spacetime_panel.sim.world import World, WorldEvent
+
+# Frames for a client with more than this much unsent data are dropped.
+SLOW_CLIENT_BUFFER = 256 * 1024
 
 
 def frame(event: str, data: dict[str, Any], timestamp: float | None = None) -> str:
@@ -61,9 +66,8 @@ class TelemetryServer:
             self._handle,
             sock=sock,
             compression=None,  # 2 small frames per tick: deflate would cost more than it saves
-            ping_interval=20,
-            ping_timeout=20,
-            write_limit=2**16,
+            ping_interval=5,
+            ping_timeout=10,
         )
 
     async def close(self) -> None:
@@ -75,8 +79,13 @@ class TelemetryServer:
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
         """Send one event to every client that has had its ``hello``."""
-        if self._clients:
-            broadcast(self._clients, frame(event, data))
+        keeping_up = [
+            client
+            for client in self._clients
+            if client.transport.get_write_buffer_size() < SLOW_CLIENT_BUFFER
+        ]
+        if keeping_up:
+            broadcast(keeping_up, frame(event, data))
 
     async def _handle(self, connection: ServerConnection) -> None:
         try:
