@@ -62,7 +62,7 @@ class Timing:
     stop_timeout: float = 10.0
     check_interval: float = 30.0
     unhealthy_threshold: int = 3
-    ready_poll: float = 0.1
+    ready_poll: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
