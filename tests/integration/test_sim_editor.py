@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import TIME_SCALE, free_port
 from tests.integration.test_sim_support import (
     WAIT,
     SimProcess,
@@ -142,3 +142,19 @@ def test_editor_with_busy_lsp_port_exits_1(project: Path) -> None:
 def test_editor_sigterm_exits_0(editor: Editor) -> None:
     editor.sim.terminate()
     assert editor.sim.wait_exit() == 0
+
+
+def test_editor_faults_have_their_own_variables(project: Path) -> None:
+    env = {
+        "SPACETIME_SIM_CRASH_AFTER": "0.1",  # the game's fault: the editor ignores it
+        "SPACETIME_SIM_EDITOR_CRASH_AFTER": str(1.0 * TIME_SCALE),
+        "SPACETIME_SIM_EDITOR_EXIT_CODE": "3",
+    }
+    lsp = free_port()
+    args = ("-e", "--lsp-port", str(lsp), "--dap-port", str(free_port()))
+    with running_sim(project, *args, env=env) as sim:
+        wait_until(lambda: "debug adapter on" in sim.stdout(), what="the editor to listen")
+        with _connect(lsp) as sock:
+            _send(sock, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
+            assert _recv(sock)["id"] == 1
+        assert sim.wait_exit() == 3
