@@ -22,6 +22,7 @@ def godot_environment(
     env = dict(base)
     env.update(
         SPACETIME_HTTP_PORT=str(ports.http),
+        SPACETIME_HTTP_FALLBACK_PORTS=",".join(str(port) for port in ports.http_fallbacks),
         SPACETIME_TELEMETRY_PORT=str(ports.telemetry),
         SPACETIME_DISCOVERY_PORT=str(ports.discovery),
         SPACETIME_LSP_PORT=str(ports.lsp),

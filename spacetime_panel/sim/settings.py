@@ -37,6 +37,17 @@ def env_port(env: Mapping[str, str], name: str, default: int, *, allow_zero: boo
     return port
 
 
+def env_ports(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of ports from ``env[name]``; set but empty means none."""
+    if name not in env:
+        return default
+    ports = []
+    for part in env[name].split(","):
+        if part.strip():
+            ports.append(env_port({name: part}, name, 0))
+    return tuple(ports)
+
+
 def env_seconds(env: Mapping[str, str], name: str) -> float | None:
     """A non-negative duration in seconds from ``env[name]``, or None when unset/empty."""
     raw = env.get(name, "").strip()
@@ -80,6 +91,7 @@ class GameSettings:
     """What the game-side bridge serves and how the simulated world paces itself."""
 
     http_port: int = 8080
+    http_fallbacks: tuple[int, ...] = HTTP_FALLBACK_PORTS
     telemetry_port: int = 8081
     discovery_port: int | None = 8087
     api_key: str | None = None
@@ -106,6 +118,7 @@ class GameSettings:
         spawn_delay = env_seconds(env, "SPACETIME_SIM_SPAWN_DELAY")
         return cls(
             http_port=env_port(env, "SPACETIME_HTTP_PORT", 8080),
+            http_fallbacks=env_ports(env, "SPACETIME_HTTP_FALLBACK_PORTS", HTTP_FALLBACK_PORTS),
             telemetry_port=env_port(env, "SPACETIME_TELEMETRY_PORT", 8081),
             discovery_port=discovery or None,
             api_key=env.get("SPACETIME_API_KEY") or None,
@@ -119,5 +132,5 @@ class GameSettings:
     def http_ports(self) -> list[int]:
         """The port to try first, then the protocol's fallbacks (no duplicates)."""
         ports = [self.http_port]
-        ports += [p for p in HTTP_FALLBACK_PORTS if p != self.http_port]
+        ports += [p for p in self.http_fallbacks if p not in ports]
         return ports

@@ -164,32 +164,36 @@ def test_reload_without_a_scene_is_409(project: Path) -> None:
         assert sim.post("/scene/reload").status_code == 409
 
 
-def test_http_falls_back_to_8083_8085_when_the_port_is_busy(project: Path) -> None:
+def test_http_falls_back_to_the_next_port_when_the_first_is_busy(project: Path) -> None:
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
-    fallbacks = []
-    for port in (8083, 8084, 8085):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-                fallbacks.append(port)
-            except OSError:
-                pass
-    if not fallbacks:
-        busy.close()
-        pytest.skip("ports 8083-8085 are all taken on this machine")
+    also_busy = socket.socket()
+    also_busy.bind(("127.0.0.1", 0))
+    also_busy.listen()
+    fallback = free_port()
     try:
-        env = {"SPACETIME_HTTP_PORT": str(busy.getsockname()[1])}
+        env = {
+            "SPACETIME_HTTP_PORT": str(busy.getsockname()[1]),
+            "SPACETIME_HTTP_FALLBACK_PORTS": f"{also_busy.getsockname()[1]},{fallback}",
+        }
         with running_sim(project, env=env) as sim:
             wait_until(lambda: "HTTP on" in sim.stdout(), what="the HTTP log line")
             line = next(ln for ln in sim.stdout().splitlines() if "HTTP on" in ln)
-            port = int(line.rsplit(":", 1)[1])
-            assert port in fallbacks
-            sim.http_port = port
-            assert sim.wait_ready()["bridge"]["http_port"] == port
+            assert int(line.rsplit(":", 1)[1]) == fallback
+            sim.http_port = fallback
+            assert sim.wait_ready()["bridge"]["http_port"] == fallback
     finally:
         busy.close()
+        also_busy.close()
+
+
+def test_default_fallbacks_are_the_guides_8083_to_8085() -> None:
+    from spacetime_panel.sim.settings import GameSettings
+
+    assert GameSettings.from_env({}).http_ports() == [8080, 8083, 8084, 8085]
+    env = {"SPACETIME_HTTP_PORT": "9000", "SPACETIME_HTTP_FALLBACK_PORTS": ""}
+    assert GameSettings.from_env(env).http_ports() == [9000]
 
 
 def test_discovery_beacon_and_port_file(project: Path) -> None:
