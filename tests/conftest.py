@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 # Multiply every wait in the tests by this on slow machines (SPACETIME_TEST_TIME_SCALE=3).
 TIME_SCALE = float(os.environ.get("SPACETIME_TEST_TIME_SCALE", "1"))
@@ -23,3 +28,21 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 @pytest.fixture
 def unused_port() -> int:
     return free_port()
+
+
+def wait_until(
+    condition: Callable[[], T | None], timeout: float = 15.0, what: str = "a condition"
+) -> T:
+    """Re-check `condition` every 50 ms until it returns something truthy, and return that.
+
+    The timeout is generous and scaled by SPACETIME_TEST_TIME_SCALE; running out is a
+    test failure that names what was awaited.
+    """
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s waiting for {what}")
+        time.sleep(0.05)

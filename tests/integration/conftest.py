@@ -1,4 +1,4 @@
-"""Fixtures that run the real `spacetime-panel serve` with the simulated Godot."""
+"""Fixtures for tests with real processes: a demo project copy, a real `serve` process."""
 
 from __future__ import annotations
 
@@ -8,32 +8,21 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+__all__ = ["PANEL", "Serve", "alive", "wait_until"]
 
 import httpx
 import psutil
 import pytest
 
 from spacetime_panel.godot.commands import demo_project, simulator_executable
-from tests.conftest import TIME_SCALE, free_port
+from tests.conftest import TIME_SCALE, free_port, wait_until
 
 PANEL = [sys.executable, "-m", "spacetime_panel"]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    """Re-check `condition` every 50 ms until it returns something truthy."""
-    deadline = time.monotonic() + timeout * TIME_SCALE
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:
@@ -48,7 +37,7 @@ def alive(pid: int) -> bool:
 def project(tmp_path: Path) -> Path:
     """A fresh copy of the bundled demo project."""
     target = tmp_path / "project"
-    shutil.copytree(demo_project(), target)
+    shutil.copytree(demo_project(), target, ignore=shutil.ignore_patterns(".godot"))
     return target
 
 

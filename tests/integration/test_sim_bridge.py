@@ -9,18 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.integration.test_sim_support import (
+from tests.conftest import free_port, wait_until
+from tests.integration.sim_process import (
     SimProcess,
-    copy_demo_project,
     running_sim,
-    wait_until,
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_demo_project(tmp_path)
 
 
 def _scene(sim: SimProcess) -> dict[str, Any]:

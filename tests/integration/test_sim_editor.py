@@ -11,20 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TIME_SCALE, free_port
-from tests.integration.test_sim_support import (
+from tests.conftest import TIME_SCALE, free_port, wait_until
+from tests.integration.sim_process import (
     WAIT,
     SimProcess,
-    copy_demo_project,
     run_sim_to_exit,
     running_sim,
-    wait_until,
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_demo_project(tmp_path)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:

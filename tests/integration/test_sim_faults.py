@@ -14,18 +14,11 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import TIME_SCALE
-from tests.integration.test_sim_support import (
+from tests.conftest import TIME_SCALE, wait_until
+from tests.integration.sim_process import (
     WAIT,
-    copy_demo_project,
     running_sim,
-    wait_until,
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_demo_project(tmp_path)
 
 
 def test_crash_after_exits_abruptly_with_the_chosen_code(project: Path) -> None:

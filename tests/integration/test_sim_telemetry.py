@@ -9,20 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.test_sim_support import (
+from tests.integration.sim_process import (
     WAIT,
     SimProcess,
-    copy_demo_project,
     running_sim,
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_demo_project(tmp_path)
 
 
 def _connect(sim: SimProcess) -> ClientConnection:

@@ -1,53 +1,21 @@
-"""Helpers for the simulator's integration tests (a real child process, real sockets).
-
-Kept in a ``test_sim_*`` module so the other sim test modules can share it; the
-few tests here cover the command line itself.
-"""
+"""A simulated Godot as a real child process, for the simulator's integration tests."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
 
-import spacetime_panel
-from tests.conftest import TIME_SCALE, free_port
+from tests.conftest import TIME_SCALE, free_port, wait_until
 
-T = TypeVar("T")
-
-DEMO_PROJECT = Path(spacetime_panel.__file__).parent / "demo_project"
 WAIT = 15.0 * TIME_SCALE
-
-
-def wait_until(
-    condition: Callable[[], T | None], timeout: float = WAIT, what: str = "condition"
-) -> T:
-    """Poll ``condition`` every 50 ms until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def copy_demo_project(dest: Path) -> Path:
-    """A private copy of the shipped demo project (the sim writes .godot/ into it)."""
-    project = dest / "project"
-    shutil.copytree(DEMO_PROJECT, project, ignore=shutil.ignore_patterns(".godot"))
-    return project
 
 
 class SimProcess:
@@ -143,11 +111,6 @@ class SimProcess:
                 handle.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_demo_project(tmp_path)
-
-
 @contextlib.contextmanager
 def running_sim(project: Path, *args: str, **kwargs: Any) -> Iterator[SimProcess]:
     """Start a sim and always kill its process group afterwards."""
@@ -168,35 +131,3 @@ def run_sim_to_exit(
     return subprocess.run(
         cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=WAIT
     )
-
-
-def test_version_prints_a_godot_like_version() -> None:
-    result = run_sim_to_exit(None, "--version")
-    assert result.returncode == 0
-    assert result.stdout.strip().startswith("4.5")
-    assert "stable" in result.stdout
-
-
-def test_folder_without_project_godot_exits_1_with_godot_message(tmp_path: Path) -> None:
-    result = run_sim_to_exit(tmp_path, "--headless")
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "Couldn't load project data" in lines[0]
-    assert str(tmp_path.resolve()) in lines[0]
-
-
-@pytest.mark.parametrize(
-    "variable", ["SPACETIME_SIM_CRASH_AFTER", "SPACETIME_HTTP_PORT", "SPACETIME_SIM_NO_PLAYER"]
-)
-def test_bad_setting_exits_2_with_one_line(project: Path, variable: str) -> None:
-    result = run_sim_to_exit(project, env={variable: "soon"})
-    assert result.returncode == 2
-    assert variable in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_unknown_godot_flags_are_ignored(project: Path) -> None:
-    with running_sim(project, "--headless", "--verbose", "--rendering-driver", "opengl3") as sim:
-        status = sim.wait_ready()
-    assert status["bridge"]["protocol"] == "spacetime-bridge/1"
