@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -164,6 +165,21 @@ def check_project(settings: Settings) -> str | None:
     return None
 
 
+def check_godot(settings: Settings) -> str | None:
+    """A one-line complaint when the Godot executable cannot be found, else None."""
+    executable = settings.godot.executable
+    if os.sep in executable or (os.altsep and os.altsep in executable):
+        path = Path(executable)
+        if not path.is_file():
+            return f"Godot not found at {path} (check --godot-path, or try --demo)"
+        if not os.access(path, os.X_OK):
+            return f"{path} is not executable (check --godot-path)"
+        return None
+    if shutil.which(executable) is None:
+        return f"Godot not found: {executable!r} is not on PATH (pass --godot-path, or try --demo)"
+    return None
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
@@ -176,6 +192,9 @@ def serve(args: argparse.Namespace) -> int:
     if (complaint := check_project(settings)) is not None:
         print(f"spacetime-panel: {complaint}", file=sys.stderr)
         return EXIT_USAGE
+    if (complaint := check_godot(settings)) is not None:
+        print(f"spacetime-panel: {complaint}", file=sys.stderr)
+        return EXIT_ERROR
     api_key = os.environ.get("SPACETIME_API_KEY") or None
     try:
         return asyncio.run(_serve(settings, api_key))

@@ -62,6 +62,25 @@ def create_app(controller: Controller) -> FastAPI:
     max_bytes = int(controller.settings.api.max_request_size_mb * 1024 * 1024)
     app.add_middleware(BodySizeLimit, max_bytes=max_bytes)
 
+    # Errors of the game side, mapped once for every endpoint.
+    @app.exception_handler(InvalidScenePath)
+    async def invalid_scene(_: Request, exc: InvalidScenePath) -> JSONResponse:
+        return error(400, "Bad Request", str(exc))
+
+    @app.exception_handler(NotRunning)
+    async def not_running(request: Request, exc: NotRunning) -> JSONResponse:
+        if request.url.path == "/status":
+            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        return error(409, "Conflict", str(exc))
+
+    @app.exception_handler(BridgeRefused)
+    async def refused(_: Request, exc: BridgeRefused) -> JSONResponse:
+        return error(exc.status_code, "Refused by Godot", exc.message)
+
+    @app.exception_handler(BridgeError)
+    async def unreachable(_: Request, exc: BridgeError) -> JSONResponse:
+        return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+
     def programs() -> dict[str, Any]:
         return {name: program_json(s) for name, s in controller.statuses().items()}
 
@@ -77,12 +96,7 @@ def create_app(controller: Controller) -> FastAPI:
 
     @app.get("/status", summary="Godot's own /status (retried); 502 when unreachable")
     async def godot_status() -> JSONResponse:
-        try:
-            return JSONResponse(await controller.godot_status())
-        except NotRunning as exc:
-            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
-        except BridgeError as exc:
-            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        return JSONResponse(await controller.godot_status())
 
     @app.post("/start", status_code=202, summary="Launch Godot (clears a FATAL state)")
     async def start(request: ProgramRequest | None = None) -> JSONResponse:
@@ -110,28 +124,12 @@ def create_app(controller: Controller) -> FastAPI:
 
     @app.post("/scene/load", status_code=202, summary="Load a res:// scene in the game")
     async def load_scene(request: SceneRequest) -> JSONResponse:
-        try:
-            await controller.load_scene(request.path)
-        except InvalidScenePath as exc:
-            return error(400, "Bad Request", str(exc))
-        except NotRunning as exc:
-            return error(409, "Conflict", str(exc))
-        except BridgeRefused as exc:
-            return error(exc.status_code, "Refused by Godot", exc.message)
-        except BridgeError as exc:
-            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        await controller.load_scene(request.path)
         return JSONResponse({"path": request.path, "state": "loading"}, status_code=202)
 
     @app.post("/scene/reload", status_code=202, summary="Reload the current scene")
     async def reload_scene() -> JSONResponse:
-        try:
-            await controller.reload_scene()
-        except NotRunning as exc:
-            return error(409, "Conflict", str(exc))
-        except BridgeRefused as exc:
-            return error(exc.status_code, "Refused by Godot", exc.message)
-        except BridgeError as exc:
-            return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
+        await controller.reload_scene()
         return JSONResponse({"state": "loading"}, status_code=202)
 
     @app.get("/logs", summary="The last lines of Godot's output and the supervisor's events")
