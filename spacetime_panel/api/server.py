@@ -12,30 +12,14 @@ import errno
 import socket
 from collections.abc import Generator
 
-import psutil
 import uvicorn
 from fastapi import FastAPI
+
+from spacetime_panel.probes.owner import port_owner
 
 
 class PortBusy(Exception):
     """The management port is taken; the message names the owner when the OS tells."""
-
-
-def port_owner(port: int, kind: str = "tcp") -> str | None:
-    """'python3 (pid 1234)' for whoever listens on `port`, or None when unknown."""
-    try:
-        connections = psutil.net_connections(kind=kind)
-    except (psutil.Error, OSError):
-        return None
-    for conn in connections:
-        if conn.laddr and conn.laddr.port == port and conn.status in ("LISTEN", "NONE"):
-            if conn.pid is None:
-                return None
-            try:
-                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
-            except psutil.Error:
-                return f"pid {conn.pid}"
-    return None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -49,7 +33,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         if error.errno == errno.EADDRINUSE:
             owner = port_owner(port)
-            held = f" by {owner}" if owner else ""
+            held = f" by {owner}" if owner is not None else ""
             raise PortBusy(
                 f"port {port} on {host} is already in use{held}; "
                 f"stop it or choose another port with --port"

@@ -1,0 +1,1 @@
+"""Per-service checks (LSP, DAP, HTTP, WebSocket, TCP, passive) and service discovery."""

@@ -1,0 +1,1 @@
+"""The game's telemetry: codec (pure), ring buffers and statistics, recorder, WebSocket client."""
