@@ -10,11 +10,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from spacetime_panel import __version__
+from spacetime_panel.api.metrics import metrics_registry
 from spacetime_panel.core.controller import Controller, NotRunning
 from spacetime_panel.core.health import program_json
 from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
@@ -88,6 +90,13 @@ def create_app(controller: Controller) -> FastAPI:
         if which != "all" and which not in controller.programs:
             return error(400, "Bad Request", f"{which} is not enabled in this panel's settings")
         return None
+
+    registry, latency = metrics_registry(controller)
+    controller.observe_bridge_latency(latency.observe)
+
+    @app.get("/metrics", summary="Prometheus metrics (the guide's names)")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", summary="The guide's health document; 200 when healthy, 503 when not")
     async def health() -> JSONResponse:

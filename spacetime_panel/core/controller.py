@@ -72,6 +72,9 @@ class Controller:
         self._api_key = api_key
         self._clock = clock
         self.view = GameView()
+        #: Failed bridge requests since start (connection errors and error answers).
+        self.bridge_errors = 0
+        self._bridge_observers: list[Callable[[float], None]] = []
         self._bridge: BridgeClient | None = None
         self._scene_watch: asyncio.Task[None] | None = None
         self.programs: dict[str, SupervisedProgram] = {}
@@ -177,6 +180,16 @@ class Controller:
 
     # --- what the views read ---------------------------------------------------
 
+    def observe_bridge_latency(self, observer: Callable[[float], None]) -> None:
+        """Call `observer(seconds)` after every request to the game's bridge."""
+        self._bridge_observers.append(observer)
+
+    def _bridge_answered(self, seconds: float, ok: bool) -> None:
+        if not ok:
+            self.bridge_errors += 1
+        for observer in self._bridge_observers:
+            observer(seconds)
+
     def statuses(self) -> dict[str, ProgramStatus]:
         return {name: program.status() for name, program in self.programs.items()}
 
@@ -251,6 +264,7 @@ class Controller:
         if found is None:
             return False
         self._bridge, _status = found
+        self._bridge.observer = self._bridge_answered
         self.view.api_reachable = True
         self.view.bridge_url = self._bridge.base_url
         self.view.checked_at = self._clock()

@@ -10,7 +10,8 @@ the transport and the pool. httpx's exceptions stop here; callers see:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -48,6 +49,8 @@ class BridgeClient:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
+        #: Called after every request with (seconds, answered without error): for metrics.
+        self.observer: Callable[[float, bool], None] | None = None
 
     async def status(self) -> dict[str, Any]:
         return await self._request("GET", "/status")
@@ -67,6 +70,7 @@ class BridgeClient:
     async def _request(
         self, method: str, path: str, *, json: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             response = await self._client.request(
                 method,
@@ -76,9 +80,11 @@ class BridgeClient:
                 timeout=self._timeout,
             )
         except httpx.TransportError as error:
+            self._observe(started, ok=False)
             raise BridgeUnreachable(
                 f"{self.base_url}{path}: {type(error).__name__} {error}".strip()
             ) from error
+        self._observe(started, ok=not response.is_error)
         try:
             body = response.json()
         except ValueError:
@@ -91,6 +97,10 @@ class BridgeClient:
         if not isinstance(body, dict):
             raise BridgeError(f"{self.base_url}{path}: answer is not a JSON object")
         return body
+
+    def _observe(self, started: float, *, ok: bool) -> None:
+        if self.observer is not None:
+            self.observer(time.perf_counter() - started, ok)
 
 
 async def find_bridge(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import signal
+from collections import Counter
 from dataclasses import dataclass
 
 from spacetime_panel.supervisor.policy import GiveUp, RestartPolicy
@@ -159,7 +160,11 @@ class ProgramMachine:
         self.last_failure: str | None = None
         self.blocking_issue: str | None = None
         self.restarts = 0
+        #: Failures since the panel started, by kind ("crash", "start_timeout",
+        #: "unhealthy", "spawn_failed"): the error counters of /metrics.
+        self.failures: Counter[str] = Counter()
         self._failure_in_progress: str | None = None
+        self._failure_kind = "crash"
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Apply one event; return the actions to carry out, in order."""
@@ -195,6 +200,7 @@ class ProgramMachine:
             case SpawnFailed(reason=reason):
                 if state is S.STARTING:
                     # A missing or non-executable Godot will not fix itself: no retry.
+                    self.failures["spawn_failed"] += 1
                     self.state = S.FATAL
                     self.pid = None
                     self.last_failure = reason
@@ -204,10 +210,12 @@ class ProgramMachine:
                     self.state = S.RUNNING
             case StartTimedOut(timeout=timeout):
                 if state is S.STARTING:
-                    return self._begin_failure_kill(f"not ready within {timeout:g} s")
+                    return self._begin_failure_kill(
+                        "start_timeout", f"not ready within {timeout:g} s"
+                    )
             case Unhealthy(reason=reason):
                 if state in (S.RUNNING, S.STARTING):
-                    return self._begin_failure_kill(reason)
+                    return self._begin_failure_kill("unhealthy", reason)
             case Exited(code=code):
                 return self._on_exit(code, now)
             case BackoffElapsed():
@@ -222,9 +230,10 @@ class ProgramMachine:
         self._failure_in_progress = None
         return [Spawn()]
 
-    def _begin_failure_kill(self, reason: str) -> list[Action]:
+    def _begin_failure_kill(self, kind: str, reason: str) -> list[Action]:
         self.state = ProgramState.STOPPING
         self._failure_in_progress = reason
+        self._failure_kind = kind
         return [Terminate(reason)]
 
     def _on_exit(self, code: int | None, now: float) -> list[Action]:
@@ -237,6 +246,7 @@ class ProgramMachine:
             self.state = S.STOPPED
             return []
         reason = self._failure_in_progress or describe_exit(code)
+        self.failures[self._failure_kind if self._failure_in_progress else "crash"] += 1
         self._failure_in_progress = None
         self.last_failure = reason
         if not self.auto_restart:

@@ -78,6 +78,7 @@ class ProgramStatus:
     last_failure: str | None
     blocking_issue: str | None
     adopted: bool
+    failures: dict[str, int]
 
     @property
     def uptime(self) -> float | None:
@@ -139,6 +140,7 @@ class SupervisedProgram:
             last_failure=self.machine.last_failure,
             blocking_issue=self.machine.blocking_issue,
             adopted=process.adopted if process is not None else False,
+            failures=dict(self.machine.failures),
         )
 
     def subscribe(self, listener: Callable[[ProgramStatus], None]) -> None:

@@ -296,3 +296,38 @@ def test_demo_runs_game_and_editor(serve: Serve, tmp_path) -> None:  # type: ign
     assert body["programs"]["editor"]["state"] == "RUNNING"
     assert body["scene"]["name"] == "vr_main"
     assert (tmp_path / "data" / "spacetime-panel" / "demo_project" / "project.godot").exists()
+
+
+def _metrics(serve: Serve) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = serve.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_use_the_guides_names_and_follow_a_crash(serve: Serve) -> None:
+    serve.start("--auto-load-scene", "--check-interval", "0.2")
+    first = serve.wait_healthy()["godot_process"]["pid"]
+    metrics = _metrics(serve)
+    for name in (
+        "spacetime_health_status",
+        "spacetime_godot_running",
+        "spacetime_scene_loaded",
+        "spacetime_player_spawned",
+    ):
+        assert metrics[(name, ())] == 1.0, name
+    assert metrics[("spacetime_restart_total", (("program", "game"),))] == 0.0
+    assert metrics[("spacetime_api_response_time_seconds_count", ())] > 0
+
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: serve.health()["godot_process"]["pid"] not in (None, first), 20, "restart")
+    serve.wait_healthy()
+    metrics = _metrics(serve)
+    assert metrics[("spacetime_restart_total", (("program", "game"),))] == 1.0
+    assert metrics[("spacetime_error_total", (("type", "crash"),))] == 1.0

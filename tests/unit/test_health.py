@@ -23,6 +23,7 @@ def status(name="game", state=ProgramState.RUNNING, **overrides):
         "last_failure": None,
         "blocking_issue": None,
         "adopted": False,
+        "failures": {},
     }
     values.update(overrides)
     return ProgramStatus(**values)
