@@ -27,6 +27,9 @@ from spacetime_panel.service import Paths, configure_logging, prepare_demo_proje
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
+#: The management API's own key (SPACETIME_API_KEY is the bridge's, passed to Godot).
+PANEL_KEY_VARIABLE = "SPACETIME_PANEL_API_KEY"
+
 # flag destination -> (settings key, flag as the user typed it)
 FLAG_KEYS: dict[str, tuple[str, str]] = {
     "port": ("api.port", "--port"),
@@ -196,21 +199,29 @@ def serve(args: argparse.Namespace) -> int:
         print(f"spacetime-panel: {complaint}", file=sys.stderr)
         return EXIT_ERROR
     api_key = os.environ.get("SPACETIME_API_KEY") or None
+    panel_api_key = os.environ.get(PANEL_KEY_VARIABLE) or None
+    if settings.api.require_auth and panel_api_key is None:
+        print(
+            f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
+            f"API key is set: export {PANEL_KEY_VARIABLE}=...",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
-        return asyncio.run(_serve(settings, api_key))
+        return asyncio.run(_serve(settings, api_key, panel_api_key))
     except PortBusy as error:
         print(f"spacetime-panel: {error}", file=sys.stderr)
         return EXIT_ERROR
 
 
-async def _serve(settings: Settings, api_key: str | None) -> int:
+async def _serve(settings: Settings, api_key: str | None, panel_api_key: str | None) -> int:
 
     configure_logging(settings, Paths.for_settings(settings).logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await run_service(settings, api_key=api_key, stop=stop)
+    await run_service(settings, api_key=api_key, panel_api_key=panel_api_key, stop=stop)
     return EXIT_OK
 
 

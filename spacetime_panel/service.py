@@ -70,8 +70,17 @@ def prepare_demo_project(data_dir: Path | None = None) -> Path:
     return target
 
 
-async def run_service(settings: Settings, *, api_key: str | None, stop: asyncio.Event) -> None:
-    """Supervise Godot and serve the API until `stop` is set; then shut down in order."""
+async def run_service(
+    settings: Settings,
+    *,
+    api_key: str | None,
+    panel_api_key: str | None,
+    stop: asyncio.Event,
+) -> None:
+    """Supervise Godot and serve the API until `stop` is set; then shut down in order.
+
+    `api_key` is the bridge's (passed to Godot); `panel_api_key` guards this API.
+    """
     paths = Paths.for_settings(settings)
     sock = bind_socket(settings.api.host, settings.api.port)
     async with httpx.AsyncClient(trust_env=False) as http:
@@ -82,7 +91,7 @@ async def run_service(settings: Settings, *, api_key: str | None, stop: asyncio.
             log_dir=paths.logs,
             state_file=state_file_for(paths.state, settings),
         )
-        server = ManagementServer(create_app(controller), sock)
+        server = ManagementServer(create_app(controller, api_key=panel_api_key), sock)
         serving = asyncio.create_task(server.serve())
         log.info(
             "management API on http://%s:%d (health: /health, docs: /docs)",

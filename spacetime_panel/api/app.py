@@ -12,11 +12,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from spacetime_panel import __version__
 from spacetime_panel.api.metrics import metrics_registry
+from spacetime_panel.api.security import BodySizeLimit, RateLimit, RequireApiKey, error
 from spacetime_panel.core.controller import Controller, NotRunning
 from spacetime_panel.core.health import program_json
 from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
@@ -35,34 +36,28 @@ class SceneRequest(BaseModel):
     path: str
 
 
-def error(status: int, title: str, message: str) -> JSONResponse:
-    """The error shape of the bridge, reused here: {"error", "message"}."""
-    return JSONResponse({"error": title, "message": message}, status_code=status)
+def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI:
+    """The API for one controller. Bind it with `spacetime_panel.api.server`.
 
-
-class BodySizeLimit(BaseHTTPMiddleware):
-    """Refuse request bodies over the configured size before reading them."""
-
-    def __init__(self, app: Any, *, max_bytes: int) -> None:
-        super().__init__(app)
-        self.max_bytes = max_bytes
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return error(413, "Payload Too Large", f"request body over {self.max_bytes} bytes")
-        return await call_next(request)
-
-
-def create_app(controller: Controller) -> FastAPI:
-    """The API for one controller. Bind it with `spacetime_panel.api.server`."""
+    With `api_key`, every path but /health and /metrics needs `Authorization: Bearer KEY`.
+    """
     app = FastAPI(
         title="SpaceTime Panel management API",
         version=__version__,
         description="Supervises Godot for SpaceTime VR: health, process control, scenes, logs.",
     )
-    max_bytes = int(controller.settings.api.max_request_size_mb * 1024 * 1024)
-    app.add_middleware(BodySizeLimit, max_bytes=max_bytes)
+    api = controller.settings.api
+    # Added last = runs first: size, then key, then rate (a wrong key costs no budget).
+    if api.rate_limit_enabled:
+        app.add_middleware(RateLimit, per_minute=api.rate_limit_per_minute)
+    if api_key:
+        app.add_middleware(RequireApiKey, key=api_key)
+    if api.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(api.allowed_origins), allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )  # fmt: skip
+    app.add_middleware(BodySizeLimit, max_bytes=int(api.max_request_size_mb * 1024 * 1024))
 
     # Errors of the game side, mapped once for every endpoint.
     @app.exception_handler(InvalidScenePath)
@@ -91,12 +86,13 @@ def create_app(controller: Controller) -> FastAPI:
             return error(400, "Bad Request", f"{which} is not enabled in this panel's settings")
         return None
 
-    registry, latency = metrics_registry(controller)
-    controller.observe_bridge_latency(latency.observe)
+    if api.metrics_enabled:
+        registry, latency = metrics_registry(controller)
+        controller.observe_bridge_latency(latency.observe)
 
-    @app.get("/metrics", summary="Prometheus metrics (the guide's names)")
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        @app.get("/metrics", summary="Prometheus metrics (the guide's names)")
+        async def metrics() -> Response:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", summary="The guide's health document; 200 when healthy, 503 when not")
     async def health() -> JSONResponse:

@@ -331,3 +331,39 @@ def test_metrics_use_the_guides_names_and_follow_a_crash(serve: Serve) -> None:
     metrics = _metrics(serve)
     assert metrics[("spacetime_restart_total", (("program", "game"),))] == 1.0
     assert metrics[("spacetime_error_total", (("type", "crash"),))] == 1.0
+
+
+def test_management_key_guards_everything_but_health_and_metrics(serve: Serve) -> None:
+    serve.start(env={"SPACETIME_PANEL_API_KEY": "panel-secret"})
+    serve.wait_healthy()
+    assert serve.get("/metrics").status_code == 200
+
+    refused = serve.get("/logs")
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "Unauthorized", "message": "Invalid or missing API key"}
+    assert serve.post("/stop", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert serve.health()["godot_process"]["running"] is True
+
+    ok = serve.get("/logs", headers={"Authorization": "Bearer panel-secret"})
+    assert ok.status_code == 200
+
+
+def test_auth_required_without_a_key_refuses_to_start(serve: Serve) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
+    env["API_KEY_REQUIRED"] = "true"
+    result = subprocess.run(serve.args(), capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert "SPACETIME_PANEL_API_KEY" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rate_limit_answers_429_with_retry_after(serve: Serve) -> None:
+    serve.start(env={"SPACETIME__API__RATE_LIMIT_PER_MINUTE": "5"})
+    codes = [serve.get("/logs").status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5
+    assert codes[5:] == [429, 429]
+    limited = serve.get("/logs")
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "5 requests per minute" in limited.json()["message"]
+    # Health checks are never limited.
+    assert all(serve.get("/health").status_code in (200, 503) for _ in range(10))
