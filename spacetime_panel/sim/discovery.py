@@ -41,7 +41,14 @@ def remove_port_file_if_ours(path: Path, pid: int) -> bool:
 
 
 class DiscoveryBeacon:
-    """Sends the announcement to 127.0.0.1 and the broadcast address every ``interval`` s."""
+    """Sends the announcement on loopback and to the broadcast address every ``interval`` s.
+
+    On loopback it goes to 127.0.0.1 (for a listener bound to that address) and,
+    when broadcasting is allowed, to 127.255.255.255: a unicast datagram reaches
+    only one of several listeners sharing the port (SO_REUSEPORT), a loopback
+    broadcast reaches every one bound to 0.0.0.0 (a panel and a `status` at once).
+    Listeners see duplicates and keep one instance per (host, pid).
+    """
 
     def __init__(self, announcement: dict[str, Any], port: int, interval: float = 1.0) -> None:
         self._payload = json.dumps(announcement).encode()
@@ -59,7 +66,7 @@ class DiscoveryBeacon:
         """One beacon; errors (no listener, no network, not permitted) are ignored."""
         targets = [("127.0.0.1", self._port)]
         if self._broadcast:
-            targets.append(("255.255.255.255", self._port))
+            targets += [("127.255.255.255", self._port), ("255.255.255.255", self._port)]
         for target in targets:
             with contextlib.suppress(OSError):
                 self._sock.sendto(self._payload, target)
