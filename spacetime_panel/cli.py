@@ -24,6 +24,7 @@ from spacetime_panel.api.server import PortBusy
 from spacetime_panel.config import ConfigError, Override, Settings, load_settings
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
+from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -59,10 +60,31 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 NEGATED = {"no_game", "leave_running"}
 
 
+def _where_flags(parser: argparse.ArgumentParser) -> None:
+    """Where things are: shared by every command that talks to Godot or the panel."""
+    where = parser.add_argument_group("where")
+    where.add_argument("--config", type=Path, help="config file (TOML, or the guide's JSON)")
+    where.add_argument(
+        "--demo",
+        action="store_true",
+        help="the simulated Godot (game and editor) on the bundled demo project",
+    )
+    where.add_argument("--host", help="management API address (default 127.0.0.1)")
+    where.add_argument("--port", type=int, help="management API port (default 8090)")
+    where.add_argument("--godot-port", type=int, help="the game's bridge HTTP port (8080)")
+    where.add_argument("--telemetry-port", type=int, help="the game's telemetry WebSocket (8081)")
+    where.add_argument("--lsp-port", type=int, help="the editor's LSP port (6005)")
+    where.add_argument("--dap-port", type=int, help="the editor's DAP port (6006)")
+    where.add_argument("--discovery-port", type=int, help="UDP service discovery port (8087)")
+    where.add_argument(
+        "--editor", action="store_true", default=None, help="the Godot editor (LSP, DAP) too"
+    )
+    where.add_argument("--no-game", action="store_true", default=None, help="without the game")
+
+
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    _where_flags(parser)
     guide = parser.add_argument_group("the guide's godot_editor_server.py flags")
-    guide.add_argument("--port", type=int, help="management API port (default 8090)")
-    guide.add_argument("--godot-port", type=int, help="the game's bridge HTTP port (8080)")
     guide.add_argument("--godot-path", help="the Godot executable (default: godot on PATH)")
     guide.add_argument("--project-path", type=Path, help="the Godot project folder")
     guide.add_argument(
@@ -75,24 +97,6 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     guide.add_argument("--player-timeout", type=float, help="seconds to wait for the player (30)")
     guide.add_argument("--check-interval", type=float, help="seconds between health checks (30)")
     more = parser.add_argument_group("more")
-    more.add_argument(
-        "--demo",
-        action="store_true",
-        help="run the simulated Godot on the bundled demo project (no Godot needed)",
-    )
-    more.add_argument("--config", type=Path, help="config file (TOML, or the guide's JSON)")
-    more.add_argument("--host", help="management API address (default 127.0.0.1)")
-    more.add_argument("--telemetry-port", type=int, help="the game's telemetry WebSocket (8081)")
-    more.add_argument("--lsp-port", type=int, help="the editor's LSP port (6005)")
-    more.add_argument("--dap-port", type=int, help="the editor's DAP port (6006)")
-    more.add_argument("--discovery-port", type=int, help="UDP service discovery port (8087)")
-    more.add_argument(
-        "--editor",
-        action="store_true",
-        default=None,
-        help="also launch the Godot editor (LSP, DAP)",
-    )
-    more.add_argument("--no-game", action="store_true", default=None, help="do not launch the game")
     more.add_argument(
         "--headless", action="store_true", default=None, help="pass --headless to the game"
     )
@@ -123,6 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
         "/restart, /scene/load and /logs on 127.0.0.1:8090.",
     )
     _serve_flags(serve)
+
+    status = commands.add_parser(
+        "status",
+        help="check the six services once and print the port table",
+        description="Check the management API, the bridge HTTP API, telemetry, DAP, LSP and "
+        "discovery against the configured host and ports. Exit 0 when every expected "
+        "service is up (the game's with the game, LSP/DAP with --editor or --demo), else 1.",
+    )
+    _where_flags(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    probe = commands.add_parser(
+        "probe",
+        help="one probe against any peer (real LSP/DAP handshakes, HTTP, WebSocket, TCP)",
+        description="Probe one service. Exit 0 when it is up.",
+    )
+    probe.add_argument("kind", choices=PROBE_KINDS, help="what to speak to the peer")
+    probe.add_argument("--host", default="127.0.0.1")
+    probe.add_argument("--port", type=int, required=True)
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    probe.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -140,9 +165,13 @@ def overrides_from(args: argparse.Namespace) -> list[Override]:
     return found
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace, *, launching: bool = True) -> Settings:
+    """Settings from config, environment and flags; `--demo` prepares the demo project
+    only when something will be launched."""
     overrides = overrides_from(args)
-    if args.demo:
+    if args.demo and not launching:
+        overrides = [Override("godot.launch_editor", True, "--demo"), *overrides]
+    elif args.demo:
         given = {o.key for o in overrides}
         demo = [
             Override("godot.executable", simulator_executable(), "--demo"),
@@ -239,8 +268,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         arguments.insert(0, "serve")
     args = parser.parse_args(arguments)
+    bridge_key = os.environ.get("SPACETIME_API_KEY") or None
     if args.command == "serve":
         return serve(args)
+    if args.command == "status":
+        try:
+            settings = settings_from(args, launching=False)
+        except ConfigError as error:
+            print(f"spacetime-panel: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        return asyncio.run(run_status(settings, as_json=args.json, api_key=bridge_key))
+    if args.command == "probe":
+        return asyncio.run(
+            run_probe(
+                args.kind,
+                args.host,
+                args.port,
+                as_json=args.json,
+                timeout=args.timeout,
+                api_key=bridge_key,
+            )
+        )
     parser.print_help()
     return EXIT_USAGE
 

@@ -6,6 +6,7 @@ Every handler reads the Controller's held state or calls its public methods.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -98,6 +99,18 @@ def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI
     async def health() -> JSONResponse:
         verdict = controller.health()
         return JSONResponse(verdict.body, status_code=verdict.status_code)
+
+    @app.get("/services", summary="The port table: the six services, and the games discovered")
+    async def services() -> JSONResponse:
+        now = time.monotonic()
+        return JSONResponse(
+            {
+                "services": [status.to_json() for status in controller.services()],
+                "all_expected_up": controller.monitor.all_expected_up(),
+                "expected": sorted(controller.monitor.expected),
+                "instances": [instance.to_json(now) for instance in controller.instances()],
+            }
+        )
 
     @app.get("/status", summary="Godot's own /status (retried); 502 when unreachable")
     async def godot_status() -> JSONResponse:

@@ -25,6 +25,8 @@ from spacetime_panel.core.health import GameView, Health, compose_health
 from spacetime_panel.godot.bridge import BridgeClient, BridgeError, find_bridge
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
 from spacetime_panel.godot.scenes import scene_name, validate_scene_path
+from spacetime_panel.probes import GameInstance, ServiceMonitor, ServiceStatus, rank_instances
+from spacetime_panel.probes.instances import read_port_file
 from spacetime_panel.supervisor.machine import ProgramMachine, ProgramState
 from spacetime_panel.supervisor.output import OutputLine, ProgramOutput
 from spacetime_panel.supervisor.policy import RestartPolicy
@@ -77,6 +79,8 @@ class Controller:
         self._bridge_observers: list[Callable[[float], None]] = []
         self._bridge: BridgeClient | None = None
         self._scene_watch: asyncio.Task[None] | None = None
+        #: The six services of the port table, checked in the background.
+        self.monitor = ServiceMonitor(settings, http, api_key=api_key)
         self.programs: dict[str, SupervisedProgram] = {}
         godot = settings.godot
         if godot.launch_game:
@@ -142,7 +146,8 @@ class Controller:
     # --- lifecycle ---------------------------------------------------------------
 
     def start_up(self) -> None:
-        """Adopt what a previous panel left running; start the rest."""
+        """Adopt what a previous panel left running; start the rest; start watching services."""
+        self.monitor.start()
         records = self._state_file.load() if self._state_file is not None else {}
         for name, program in self.programs.items():
             record = records.get(name)
@@ -159,6 +164,7 @@ class Controller:
             self._scene_watch.cancel()
         stop = self.settings.supervisor.stop_godot_on_exit
         await asyncio.gather(*(p.close(stop_process=stop) for p in self.programs.values()))
+        await self.monitor.stop()
 
     def _select(self, which: str) -> list[SupervisedProgram]:
         if which == "all":
@@ -193,6 +199,20 @@ class Controller:
     def statuses(self) -> dict[str, ProgramStatus]:
         return {name: program.status() for name, program in self.programs.items()}
 
+    def services(self) -> list[ServiceStatus]:
+        """The latest port table (six rows once the first check has run)."""
+        return self.monitor.snapshot()
+
+    def instances(self) -> list[GameInstance]:
+        """Running games: from beacons and the project's port file, ours first."""
+        found = self.monitor.listener.instances()
+        project = self.settings.godot.project_path
+        if project is not None and (from_file := read_port_file(project)) is not None:
+            found.append(from_file)
+        game = self.programs.get("game")
+        own = game.status().pid if game is not None else None
+        return rank_instances(found, own_pid=own)
+
     def health(self) -> Health:
         game = self.programs.get("game")
         editor = self.programs.get("editor")
@@ -202,6 +222,7 @@ class Controller:
             view=self.view,
             player_timeout=self.settings.supervisor.player_timeout,
             now=datetime.now(),
+            services=self.monitor.snapshot(),
         )
 
     def logs(self, lines: int) -> list[OutputLine]:
@@ -263,14 +284,26 @@ class Controller:
         )
         if found is None:
             return False
-        self._bridge, _status = found
+        self._bridge, status = found
         self._bridge.observer = self._bridge_answered
+        self._follow_ports(status)
         self.view.api_reachable = True
         self.view.bridge_url = self._bridge.base_url
         self.view.checked_at = self._clock()
         wanted = self.settings.godot.scene_path if self.settings.godot.auto_load_scene else None
         self._watch_scene(load=wanted)
         return True
+
+    def _follow_ports(self, status: dict[str, Any]) -> None:
+        """Point the service checks at the ports the game really uses (after a fallback)."""
+        bridge = status.get("bridge")
+        if not isinstance(bridge, dict):
+            return
+        http_port, telemetry_port = bridge.get("http_port"), bridge.get("telemetry_port")
+        if isinstance(http_port, int):
+            self.monitor.set_bridge_port(http_port)
+        if isinstance(telemetry_port, int):
+            self.monitor.set_telemetry_port(telemetry_port)
 
     async def _game_healthy(self, process: GodotProcess) -> bool:
         if self._bridge is None:

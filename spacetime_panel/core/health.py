@@ -6,11 +6,13 @@ what the supervisor and its checks already know.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from spacetime_panel import __version__
+from spacetime_panel.probes.status import ServiceStatus
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.program import ProgramStatus
 
@@ -90,8 +92,13 @@ def compose_health(
     view: GameView,
     player_timeout: float,
     now: datetime,
+    services: Sequence[ServiceStatus] = (),
 ) -> Health:
-    """The guide's /health document. Any blocking issue makes it unhealthy (503)."""
+    """The guide's /health document. Any blocking issue makes it unhealthy (503).
+
+    `services` (the port table) is reported for information; the verdict rests on
+    the programs and the game's own answers, which are what the user acts on.
+    """
     issues: list[str] = []
     if game is not None:
         issues += _program_issues(game)
@@ -118,6 +125,7 @@ def compose_health(
         "overall_healthy": not issues,
         "blocking_issues": issues,
         "programs": programs,
+        "services": [service.to_json() for service in services],
         "version": __version__,
     }
     return Health(body=body, healthy=not issues)

@@ -68,6 +68,10 @@ class _Receiver(asyncio.DatagramProtocol):
         return None
 
 
+#: Copies of one beacon arrive within microseconds; beacons are a second apart.
+DUPLICATE_WINDOW = 0.1
+
+
 class DiscoveryListener:
     """Collects game instances from beacons; instances unseen for `stale_after` s drop out.
 
@@ -162,7 +166,11 @@ class DiscoveryListener:
             oldest = min(self._instances.values(), key=lambda known: known.seen_at)
             self._forget(oldest.key)
         self._instances[instance.key] = instance
-        self._arrivals.setdefault(instance.key, deque(maxlen=ARRIVALS_KEPT)).append(now)
+        arrivals = self._arrivals.setdefault(instance.key, deque(maxlen=ARRIVALS_KEPT))
+        # One beacon may arrive as several copies (unicast, loopback and LAN broadcast):
+        # copies within DUPLICATE_WINDOW count once for the rate.
+        if not arrivals or now - arrivals[-1] > DUPLICATE_WINDOW:
+            arrivals.append(now)
         self._last = instance
         return instance
 

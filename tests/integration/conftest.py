@@ -74,6 +74,17 @@ class Serve:
             *extra,
         ]  # fmt: skip
 
+    def where(self) -> list[str]:
+        """The port flags that `status` and `telemetry` share with `serve`."""
+        return [
+            "--port", str(self.port),
+            "--godot-port", str(self.godot_port),
+            "--telemetry-port", str(self.telemetry_port),
+            "--lsp-port", str(self.lsp_port),
+            "--dap-port", str(self.dap_port),
+            "--discovery-port", str(self.discovery_port),
+        ]  # fmt: skip
+
     def start(self, *extra: str, env: dict[str, str] | None = None) -> Serve:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
         # The tests poll the API far faster than the default 60 requests a minute.
