@@ -70,6 +70,67 @@ def prepare_demo_project(data_dir: Path | None = None) -> Path:
     return target
 
 
+class PanelService:
+    """The Controller and the management API, started and stopped in the right order.
+
+    `serve` and the GUI both use it: `await service.start()` binds the API port
+    (PortBusy if taken, before any Godot starts), serves, and starts supervising;
+    `await service.stop()` stops Godot (unless configured to leave it running),
+    then the API.
+    """
+
+    def __init__(
+        self, settings: Settings, *, api_key: str | None, panel_api_key: str | None
+    ) -> None:
+        self.settings = settings
+        self._api_key = api_key
+        self._panel_api_key = panel_api_key
+        self._http: httpx.AsyncClient | None = None
+        self._server: ManagementServer | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self.controller: Controller | None = None
+
+    async def start(self) -> Controller:
+        settings = self.settings
+        paths = Paths.for_settings(settings)
+        sock = bind_socket(settings.api.host, settings.api.port)
+        self._http = httpx.AsyncClient(trust_env=False)
+        controller = Controller(
+            settings,
+            http=self._http,
+            api_key=self._api_key,
+            log_dir=paths.logs,
+            state_file=state_file_for(paths.state, settings),
+        )
+        self.controller = controller
+        self._server = ManagementServer(create_app(controller, api_key=self._panel_api_key), sock)
+        self._serving = asyncio.create_task(self._server.serve())
+        log.info(
+            "management API on http://%s:%d (health: /health, docs: /docs)",
+            settings.api.host,
+            self._server.port,
+        )
+        controller.start_up()
+        return controller
+
+    @property
+    def serving(self) -> asyncio.Task[None]:
+        """Done when the API server ended (normally only after `stop()`)."""
+        assert self._serving is not None, "start() first"
+        return self._serving
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        if self.controller is not None:
+            await self.controller.close()
+        if self._server is not None:
+            self._server.shutdown()
+        if self._serving is not None:
+            await self._serving
+        if self._http is not None:
+            await self._http.aclose()
+
+
 async def run_service(
     settings: Settings,
     *,
@@ -81,28 +142,9 @@ async def run_service(
 
     `api_key` is the bridge's (passed to Godot); `panel_api_key` guards this API.
     """
-    paths = Paths.for_settings(settings)
-    sock = bind_socket(settings.api.host, settings.api.port)
-    async with httpx.AsyncClient(trust_env=False) as http:
-        controller = Controller(
-            settings,
-            http=http,
-            api_key=api_key,
-            log_dir=paths.logs,
-            state_file=state_file_for(paths.state, settings),
-        )
-        server = ManagementServer(create_app(controller, api_key=panel_api_key), sock)
-        serving = asyncio.create_task(server.serve())
-        log.info(
-            "management API on http://%s:%d (health: /health, docs: /docs)",
-            settings.api.host,
-            server.port,
-        )
-        controller.start_up()
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        log.info("shutting down")
-        await controller.close()
-        server.shutdown()
-        await serving
-        stopping.cancel()
+    service = PanelService(settings, api_key=api_key, panel_api_key=panel_api_key)
+    await service.start()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({service.serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    await service.stop()
