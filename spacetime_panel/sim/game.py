@@ -18,7 +18,7 @@ from spacetime_panel.sim.discovery import (
     remove_port_file_if_ours,
     write_port_file,
 )
-from spacetime_panel.sim.faults import Faults, spawn_stubborn_child
+from spacetime_panel.sim.faults import BAD_TELEMETRY_SHARE, Faults, spawn_stubborn_child
 from spacetime_panel.sim.lifecycle import SimLifecycle
 from spacetime_panel.sim.project import GodotProject, SceneNotFoundError, ScenePathError
 from spacetime_panel.sim.settings import BRIDGE_VERSION, GODOT_VERSION, PROTOCOL, GameSettings
@@ -169,7 +169,12 @@ class GameRuntime:
             "rate_hz": settings.rate_hz,
         }
         telemetry = TelemetryServer(
-            world=world, hello=hello, rate_hz=settings.rate_hz, on_world_event=self._on_world_event
+            world=world,
+            hello=hello,
+            rate_hz=settings.rate_hz,
+            on_world_event=self._on_world_event,
+            bad_share=BAD_TELEMETRY_SHARE if self._faults.bad_telemetry else 0.0,
+            flap_period=self._faults.telemetry_flap,
         )
         tasks: list[asyncio.Task[Any]] = []
         try:

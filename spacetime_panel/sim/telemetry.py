@@ -5,6 +5,9 @@ without waiting, so a slow client never slows the others down. It has no
 backpressure of its own, so frames for a client whose socket buffer is already
 full are dropped (telemetry is a live view: late samples are worthless), and a
 client that stops answering pings is closed.
+
+Two faults (see faults.py) live here: ``bad_share`` mixes malformed frames
+into the stream, ``flap_period`` drops every client connection periodically.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -20,6 +24,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from spacetime_panel.sim.faults import malformed_frame
 from spacetime_panel.sim.world import World, WorldEvent
 
 # Frames for a client with more than this much unsent data are dropped.
@@ -36,7 +41,8 @@ class TelemetryServer:
     """Serves telemetry clients and runs the frame loop that feeds them.
 
     ``on_world_event`` sees each world event (for the stdout log) before it is
-    broadcast.
+    broadcast. ``bad_share`` is the chance, per published frame, of an extra
+    malformed frame; ``flap_period`` (seconds) drops every client that often.
     """
 
     def __init__(
@@ -47,6 +53,9 @@ class TelemetryServer:
         rate_hz: float,
         clock: Callable[[], float] = time.monotonic,
         on_world_event: Callable[[WorldEvent], None] | None = None,
+        bad_share: float = 0.0,
+        flap_period: float | None = None,
+        seed: int | None = None,
     ) -> None:
         self._world = world
         self._hello = hello
@@ -55,6 +64,11 @@ class TelemetryServer:
         self._on_world_event = on_world_event
         self._clients: set[ServerConnection] = set()
         self._server: Server | None = None
+        self._bad_share = bad_share
+        self._flap_period = flap_period
+        self._rng = random.Random(seed)
+        self.malformed_sent = 0
+        self.flaps = 0
 
     @property
     def client_count(self) -> int:
@@ -86,6 +100,15 @@ class TelemetryServer:
         ]
         if keeping_up:
             broadcast(keeping_up, frame(event, data))
+            if self._bad_share and self._rng.random() < self._bad_share:
+                broadcast(keeping_up, malformed_frame(self._rng, time.time()))
+                self.malformed_sent += 1
+
+    def drop_clients(self) -> None:
+        """Cut every client's TCP connection without a close frame (the flap fault)."""
+        for client in list(self._clients):
+            client.transport.abort()
+        self.flaps += 1
 
     async def _handle(self, connection: ServerConnection) -> None:
         try:
@@ -109,8 +132,12 @@ class TelemetryServer:
         tick is not made up for (no bursts).
         """
         next_tick = self._clock()
+        next_flap = None if self._flap_period is None else next_tick + self._flap_period
         while True:
             now = self._clock()
+            if next_flap is not None and self._flap_period is not None and now >= next_flap:
+                self.drop_clients()
+                next_flap = now + self._flap_period
             self._world.advance(now)
             for event in self._world.drain_events():
                 if self._on_world_event is not None:

@@ -1,0 +1,276 @@
+"""The telemetry WebSocket client: connects to the game, feeds the session, reconnects.
+
+It uses ``websockets``' asyncio client (no compression: small frames at a high
+rate, deflate would cost more CPU than it saves) and decodes inline in the
+receive loop (no thread): decoding a frame costs microseconds.
+
+Reconnecting (see :class:`ReconnectPolicy`): the panel and the game may start
+in any order, and the game restarts often during development. After a drop
+the client retries every ``reconnect_initial`` (0.5 s) for the first
+``fast_period`` (30 s) of the outage, so a game that comes back is seen
+within about 0.5 s; only a longer outage backs off, doubling up to
+``reconnect_max`` (10 s). A successful connection resets the policy. A failed
+attempt on localhost costs one refused ``connect()``, so fast retries are cheap.
+
+A frame over ``max_size`` makes ``websockets`` close that connection with
+1009 (message too big); the client counts it (``oversize``) and reconnects
+like after any other drop.
+
+Connection lifecycle and errors::
+
+    DISCONNECTED -> CONNECTING -> CONNECTED -> DISCONNECTED -> (delay) -> CONNECTING ...
+
+Errors (refused, handshake rejected, timeout, closed, bad URL) never escape
+the client's task; the newest is kept in :attr:`TelemetryClient.last_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.frames import CloseCode
+
+from spacetime_panel.telemetry.buffers import TelemetryBuffers
+from spacetime_panel.telemetry.codec import Hello
+from spacetime_panel.telemetry.recorder import CsvRecorder
+from spacetime_panel.telemetry.session import EventCallback, TelemetrySession
+from spacetime_panel.telemetry.stats import ConnectionState, TelemetryStats, TelemetrySummary
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "ws://127.0.0.1:8081"
+DEFAULT_MAX_SIZE = 1024 * 1024
+
+
+class ReconnectPolicy:
+    """How long to wait before the next attempt, given how long the outage has lasted.
+
+    Pure: ``next_delay(outage_s)`` returns ``initial`` while the outage is
+    shorter than ``fast_period``, then doubles from there up to ``maximum``;
+    ``reset()`` after a successful connection starts over.
+    """
+
+    def __init__(
+        self, *, initial: float = 0.5, maximum: float = 10.0, fast_period: float = 30.0
+    ) -> None:
+        self.initial = initial
+        self.maximum = max(maximum, initial)
+        self.fast_period = fast_period
+        self._delay = initial
+
+    def next_delay(self, outage_s: float) -> float:
+        if outage_s < self.fast_period:
+            return self.initial
+        delay = self._delay
+        self._delay = min(self.maximum, self._delay * 2.0)
+        return delay
+
+    def reset(self) -> None:
+        self._delay = self.initial
+
+
+class TelemetryClient:
+    """Keeps a connection to the game's telemetry WebSocket and feeds a :class:`TelemetrySession`.
+
+    Pass the collaborators in (``session``, or ``buffers``/``stats``/``recorder``/
+    ``on_event`` to build one). ``start()`` creates the client's task in the
+    running loop; ``await stop()`` ends it. Setting ``url`` switches to another
+    game at once (the current connection is closed).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        session: TelemetrySession | None = None,
+        buffers: TelemetryBuffers | None = None,
+        stats: TelemetryStats | None = None,
+        recorder: CsvRecorder | None = None,
+        on_event: EventCallback | None = None,
+        reconnect_initial: float = 0.5,
+        reconnect_max: float = 10.0,
+        fast_period: float = 30.0,
+        max_size: int = DEFAULT_MAX_SIZE,
+        open_timeout: float = 5.0,
+        ping_interval: float | None = 5.0,
+        ping_timeout: float | None = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if session is None:
+            session = TelemetrySession(
+                buffers=buffers, stats=stats, recorder=recorder, on_event=on_event
+            )
+        self.session = session
+        self.policy = ReconnectPolicy(
+            initial=reconnect_initial, maximum=reconnect_max, fast_period=fast_period
+        )
+        self._url = url
+        self._max_size = max_size
+        self._open_timeout = open_timeout
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._attempt: asyncio.Task[bool] | None = None
+        self._wake = asyncio.Event()
+        self.last_error: str | None = None
+
+    # -- public state ---------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        """Switch to another game: drop the current connection and connect to ``value`` now."""
+        if value == self._url:
+            return
+        self._url = value
+        self.policy.reset()
+        if self._attempt is not None:
+            self._attempt.cancel()
+        self._wake.set()
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.session.stats.state
+
+    @property
+    def hello(self) -> Hello | None:
+        """The current connection's ``hello`` (None before it arrives)."""
+        return self.session.stats.hello
+
+    @property
+    def buffers(self) -> TelemetryBuffers:
+        return self.session.buffers
+
+    @property
+    def stats(self) -> TelemetryStats:
+        return self.session.stats
+
+    @property
+    def connects(self) -> int:
+        return self.session.stats.connects
+
+    @property
+    def disconnects(self) -> int:
+        return self.session.stats.disconnects
+
+    @property
+    def frames(self) -> int:
+        """Frames received, valid or not."""
+        return self.session.stats.messages_total
+
+    @property
+    def rejected(self) -> int:
+        """Frames the decoder refused."""
+        return self.session.stats.invalid_total
+
+    @property
+    def oversize(self) -> int:
+        """Connections closed because a frame exceeded ``max_size``."""
+        return self.session.stats.oversize_total
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def summary(self) -> TelemetrySummary:
+        """The statistics now (cheap; call it a few times per second)."""
+        return self.session.summary(self._clock())
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting in the running loop (idempotent)."""
+        if not self.running:
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"telemetry client {self._url}"
+            )
+
+    async def stop(self) -> None:
+        """Close the connection and end the task; the client may be started again."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_state(ConnectionState.DISCONNECTED)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is not self.session.stats.state:
+            self.session.stats.on_state(state)
+
+    async def _run(self) -> None:
+        outage_since = self._clock()
+        while True:
+            self._wake.clear()
+            attempt = asyncio.create_task(self._connect_once(self._url))
+            self._attempt = attempt
+            try:
+                await asyncio.wait({attempt})
+            finally:
+                if not attempt.done():  # we are being cancelled: stop() or loop shutdown
+                    attempt.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await attempt
+                self._attempt = None
+            if attempt.cancelled():
+                continue  # the URL changed: connect to the new one at once
+            if attempt.result():
+                self.policy.reset()
+                outage_since = self._clock()
+            delay = self.policy.next_delay(self._clock() - outage_since)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def _connect_once(self, url: str) -> bool:
+        """One connection, from attempt to close; True if it got connected."""
+        connected = False
+        self._set_state(ConnectionState.CONNECTING)
+        try:
+            async with connect(
+                url,
+                compression=None,
+                max_size=self._max_size,
+                open_timeout=self._open_timeout,
+                ping_interval=self._ping_interval,
+                ping_timeout=self._ping_timeout,
+                close_timeout=1.0,  # stop() and URL switches must not wait on a hung game
+                proxy=None,  # the game is local; never route it through $HTTP_PROXY
+            ) as websocket:
+                connected = True
+                self._set_state(ConnectionState.CONNECTED)
+                log.info("telemetry: connected to %s", url)
+                await self._receive(websocket)
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                self.session.stats.on_oversize()
+            self.last_error = f"connection closed: {exc}"
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        except ValueError as exc:  # a malformed URL the library refuses before connecting
+            self.last_error = f"bad telemetry URL {url!r}: {exc}"
+        finally:
+            self._set_state(ConnectionState.DISCONNECTED)
+        if connected:
+            log.info("telemetry: disconnected from %s (%s)", url, self.last_error or "closed")
+        return connected
+
+    async def _receive(self, websocket: ClientConnection) -> None:
+        ingest = self.session.ingest
+        clock = self._clock
+        async for message in websocket:
+            ingest(message, clock())
+        self.last_error = "closed by the game"
