@@ -23,13 +23,11 @@ from spacetime_panel import __version__
 from spacetime_panel.api.server import PortBusy
 from spacetime_panel.config import ConfigError, Override, Settings, load_settings
 from spacetime_panel.godot.commands import simulator_executable
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
 from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-#: The management API's own key (SPACETIME_API_KEY is the bridge's, passed to Godot).
-PANEL_KEY_VARIABLE = "SPACETIME_PANEL_API_KEY"
 
 # flag destination -> (settings key, flag as the user typed it)
 FLAG_KEYS: dict[str, tuple[str, str]] = {
@@ -227,12 +225,13 @@ def serve(args: argparse.Namespace) -> int:
     if (complaint := check_godot(settings)) is not None:
         print(f"spacetime-panel: {complaint}", file=sys.stderr)
         return EXIT_ERROR
-    api_key = os.environ.get("SPACETIME_API_KEY") or None
-    panel_api_key = os.environ.get(PANEL_KEY_VARIABLE) or None
+    secrets = SecretStore()
+    api_key, _ = secrets.get(BRIDGE_API_KEY)
+    panel_api_key, _ = secrets.get(PANEL_API_KEY)
     if settings.api.require_auth and panel_api_key is None:
         print(
             f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
-            f"API key is set: export {PANEL_KEY_VARIABLE}=...",
+            f"API key is set: export {PANEL_API_KEY.variable}=... or store one in the keyring",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -268,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         arguments.insert(0, "serve")
     args = parser.parse_args(arguments)
-    bridge_key = os.environ.get("SPACETIME_API_KEY") or None
+    bridge_key, _ = SecretStore().get(BRIDGE_API_KEY)
     if args.command == "serve":
         return serve(args)
     if args.command == "status":
