@@ -112,6 +112,12 @@ def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI
             }
         )
 
+    @app.get("/telemetry/summary", summary="Rolling telemetry statistics (FPS, frame times, ...)")
+    async def telemetry_summary() -> JSONResponse:
+        if controller.telemetry is None:
+            return error(404, "Not Found", "telemetry is off (no game, or telemetry.enabled=false)")
+        return JSONResponse(controller.telemetry.summary().to_json())
+
     @app.get("/status", summary="Godot's own /status (retried); 502 when unreachable")
     async def godot_status() -> JSONResponse:
         return JSONResponse(await controller.godot_status())

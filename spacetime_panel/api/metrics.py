@@ -14,6 +14,14 @@ registry per app: no module-level metric objects.
                                      spawn_failed) and bridge request errors (api_error)
     spacetime_api_response_time_seconds   the Godot bridge's response time (histogram)
     spacetime_program_up{program}    1 when RUNNING
+
+From the game's telemetry (when connected; rolling window of the last 10 s):
+
+    spacetime_telemetry_connected    1 when the telemetry stream is connected
+    spacetime_fps                    frames per second, newest sample
+    spacetime_frame_time_ms{quantile}  frame time p50, p95, p99
+    spacetime_frames_over_budget_ratio share of frames over the refresh budget
+    spacetime_telemetry_invalid_total  telemetry frames rejected by the codec
 """
 
 from __future__ import annotations
@@ -77,6 +85,42 @@ class PanelCollector(Collector):
         yield up
         yield restarts
         yield errors
+        yield from self._telemetry()
+
+    def _telemetry(self) -> Iterator[Metric]:
+        client = self._controller.telemetry
+        if client is None:
+            return
+        summary = client.summary()
+        yield GaugeMetricFamily(
+            "spacetime_telemetry_connected",
+            "Telemetry stream connected (1=yes, 0=no)",
+            value=1.0 if summary.state == "connected" else 0.0,
+        )
+        yield CounterMetricFamily(
+            "spacetime_telemetry_invalid",
+            "Telemetry frames rejected by the codec",
+            value=float(summary.invalid_total),
+        )
+        if summary.fps_now is not None:
+            yield GaugeMetricFamily("spacetime_fps", "Frames per second", value=summary.fps_now)
+        quantiles = GaugeMetricFamily(
+            "spacetime_frame_time_ms", "Frame time over the last window", labels=["quantile"]
+        )
+        for label, value in (
+            ("0.5", summary.frame_time_p50_ms),
+            ("0.95", summary.frame_time_p95_ms),
+            ("0.99", summary.frame_time_p99_ms),
+        ):
+            if value is not None:
+                quantiles.add_metric([label], value)
+        yield quantiles
+        if summary.over_budget_share is not None:
+            yield GaugeMetricFamily(
+                "spacetime_frames_over_budget_ratio",
+                "Share of frames over the refresh-rate budget",
+                value=summary.over_budget_share,
+            )
 
 
 def metrics_registry(controller: Controller) -> tuple[CollectorRegistry, Histogram]:

@@ -38,6 +38,8 @@ from spacetime_panel.supervisor.program import (
     Timing,
 )
 from spacetime_panel.supervisor.statefile import StateFile
+from spacetime_panel.telemetry import TelemetryClient, TelemetryStats
+from spacetime_panel.telemetry.codec import ErrorEvent, PlayerSpawned, SceneLoaded, TelemetryEvent
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,14 @@ class Controller:
         self._scene_watch: asyncio.Task[None] | None = None
         #: The six services of the port table, checked in the background.
         self.monitor = ServiceMonitor(settings, http, api_key=api_key)
+        #: The game's telemetry stream (None when telemetry is off or no game is launched).
+        self.telemetry: TelemetryClient | None = None
+        if settings.telemetry.enabled and settings.godot.launch_game:
+            self.telemetry = TelemetryClient(
+                f"ws://127.0.0.1:{settings.ports.telemetry}",
+                stats=TelemetryStats(refresh_hz=settings.telemetry.refresh_rate_hz),
+                on_event=self._on_telemetry,
+            )
         self.programs: dict[str, SupervisedProgram] = {}
         godot = settings.godot
         if godot.launch_game:
@@ -148,6 +158,8 @@ class Controller:
     def start_up(self) -> None:
         """Adopt what a previous panel left running; start the rest; start watching services."""
         self.monitor.start()
+        if self.telemetry is not None:
+            self.telemetry.start()
         records = self._state_file.load() if self._state_file is not None else {}
         for name, program in self.programs.items():
             record = records.get(name)
@@ -165,6 +177,8 @@ class Controller:
         stop = self.settings.supervisor.stop_godot_on_exit
         await asyncio.gather(*(p.close(stop_process=stop) for p in self.programs.values()))
         await self.monitor.stop()
+        if self.telemetry is not None:
+            await self.telemetry.stop()
 
     def _select(self, which: str) -> list[SupervisedProgram]:
         if which == "all":
@@ -304,6 +318,24 @@ class Controller:
             self.monitor.set_bridge_port(http_port)
         if isinstance(telemetry_port, int):
             self.monitor.set_telemetry_port(telemetry_port)
+            url = f"ws://127.0.0.1:{telemetry_port}"
+            if self.telemetry is not None and self.telemetry.url != url:
+                self.telemetry.url = url
+
+    def _on_telemetry(self, event: TelemetryEvent) -> None:
+        """Scene and player events update the held view at once (no wait for a poll)."""
+        view = self.view
+        match event:
+            case SceneLoaded(name=name, path=path):
+                view.scene_loaded, view.scene_loading = True, False
+                view.scene_path, view.scene_name = path, name or scene_name(path)
+                view.player_spawned = False
+            case PlayerSpawned():
+                view.player_spawned, view.player_overdue = True, False
+            case ErrorEvent(message=message, source=source):
+                game = self.programs.get("game")
+                if game is not None:
+                    game.output.add("telemetry", f"error from {source}: {message}")
 
     async def _game_healthy(self, process: GodotProcess) -> bool:
         if self._bridge is None:

@@ -367,3 +367,21 @@ def test_rate_limit_answers_429_with_retry_after(serve: Serve) -> None:
     assert "5 requests per minute" in limited.json()["message"]
     # Health checks are never limited.
     assert all(serve.get("/health").status_code in (200, 503) for _ in range(10))
+
+
+def test_telemetry_summary_and_metrics_follow_the_game(serve: Serve) -> None:
+    serve.start("--auto-load-scene")
+    serve.wait_healthy()
+
+    def flowing() -> dict | None:  # type: ignore[type-arg]
+        summary = serve.get("/telemetry/summary").json()
+        return summary if summary["state"] == "connected" and summary["fps_now"] else None
+
+    summary = wait_until(flowing, 15, "telemetry to flow")
+    assert 30 < summary["fps_now"] <= 200
+    assert summary["frame_time_p99_ms"] >= summary["frame_time_p50_ms"] > 0
+    assert summary["hello"]["pid"] == serve.health()["godot_process"]["pid"]
+    metrics = _metrics(serve)
+    assert metrics[("spacetime_telemetry_connected", ())] == 1.0
+    assert metrics[("spacetime_fps", ())] > 0
+    assert ("spacetime_frame_time_ms", (("quantile", "0.99"),)) in metrics
