@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -86,8 +87,16 @@ def spawn_stubborn_child(orphan_grace: float = 120.0) -> int:
     code = _GRANDCHILD_CODE.format(orphan_grace=float(orphan_grace))
     # Same process group and inherited pipes on purpose: that is what the
     # supervisor's stop must cope with.
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    # SIGTERM is ignored from before exec (an ignored disposition survives exec), so
+    # there is no moment in which the grandchild's pid is known but SIGTERM kills it.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, preexec_fn=_ignore_sigterm
+    )
     return proc.pid
+
+
+def _ignore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def crash_now(exit_code: int, write_error: Callable[[str], None]) -> None:
