@@ -25,6 +25,7 @@ from spacetime_panel.config import ConfigError, Override, Settings, load_setting
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
+from spacetime_panel.telemetry_console import run_telemetry
 from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -146,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--port", type=int, required=True)
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     probe.add_argument("--json", action="store_true", help="print JSON")
+
+    telemetry = commands.add_parser(
+        "telemetry",
+        help="the game's live telemetry: FPS, frame times, headset, errors",
+        description="Connect to the game's telemetry WebSocket (reconnecting by itself) and "
+        "show rolling statistics; exit 1 if no sample arrived.",
+    )
+    _where_flags(telemetry)
+    telemetry.add_argument("--url", help="ws://HOST:PORT (default: the configured telemetry port)")
+    telemetry.add_argument("--duration", type=float, help="stop after this many seconds")
+    telemetry.add_argument("--json", action="store_true", help="one JSON summary per second")
+    telemetry.add_argument("--record", type=Path, metavar="FILE.csv", help="write samples to CSV")
+    telemetry.add_argument(
+        "--refresh-rate", type=int, choices=(72, 90, 120, 144), help="headset refresh rate (Hz)"
+    )
     return parser
 
 
@@ -254,6 +270,15 @@ async def _serve(settings: Settings, api_key: str | None, panel_api_key: str | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `spacetime-panel telemetry --json | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not arguments or (
@@ -288,6 +313,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 api_key=bridge_key,
             )
         )
+    if args.command == "telemetry":
+        try:
+            settings = settings_from(args, launching=False)
+        except ConfigError as error:
+            print(f"spacetime-panel: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        url = args.url or f"ws://127.0.0.1:{settings.ports.telemetry}"
+        refresh = args.refresh_rate or settings.telemetry.refresh_rate_hz
+        return asyncio.run(
+            run_telemetry(
+                url, duration=args.duration, as_json=args.json, record=args.record,
+                refresh_hz=refresh,
+            )
+        )  # fmt: skip
     parser.print_help()
     return EXIT_USAGE
 
