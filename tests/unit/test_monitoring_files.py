@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,15 @@ async def exposed_names() -> set[str]:
         controller = Controller(Settings(), http=http)
         registry, latency = metrics_registry(controller)
         latency.observe(0.01)
+        # A second of telemetry, so that the telemetry gauges have values to expose.
+        assert controller.telemetry is not None
+        session = controller.telemetry.session
+        now = time.time()
+        for i in range(90):
+            stamp = now - 1 + i / 90
+            data = {"fps": 90.0, "frame_time_ms": 11.1, "process_time_ms": 4, "physics_time_ms": 1}
+            frame = json.dumps({"event": "fps", "timestamp": stamp, "data": data})
+            session.ingest(frame, time.monotonic())
         text = generate_latest(registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
 
