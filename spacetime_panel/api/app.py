@@ -89,7 +89,7 @@ def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI
 
     if api.metrics_enabled:
         registry, latency = metrics_registry(controller)
-        controller.observe_bridge_latency(latency.observe)
+        controller.game.observe_bridge_latency(latency.observe)
 
         @app.get("/metrics", summary="Prometheus metrics (the guide's names)")
         async def metrics() -> Response:

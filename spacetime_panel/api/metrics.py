@@ -79,7 +79,7 @@ class PanelCollector(Collector):
             restarts.add_metric([name], float(status.restarts))
             for kind, count in status.failures.items():
                 kinds[kind] = kinds.get(kind, 0) + count
-        kinds["api_error"] = controller.bridge_errors
+        kinds["api_error"] = controller.game.bridge_errors
         for kind, count in sorted(kinds.items()):
             errors.add_metric([kind], float(count))
         yield up

@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-import psutil
 
 from spacetime_panel.config.settings import Settings
+from spacetime_panel.core.game_link import GameLink, NotRunning
 from spacetime_panel.core.health import GameView, Health, compose_health
-from spacetime_panel.godot.bridge import BridgeClient, BridgeError, find_bridge
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
-from spacetime_panel.godot.scenes import scene_name, validate_scene_path
 from spacetime_panel.probes import GameInstance, ServiceMonitor, ServiceStatus, rank_instances
 from spacetime_panel.probes.instances import read_port_file
-from spacetime_panel.supervisor.machine import ProgramMachine, ProgramState
+from spacetime_panel.supervisor.machine import ProgramMachine
 from spacetime_panel.supervisor.output import OutputLine, ProgramOutput
 from spacetime_panel.supervisor.policy import RestartPolicy
 from spacetime_panel.supervisor.process import GodotProcess
@@ -39,16 +37,13 @@ from spacetime_panel.supervisor.program import (
 )
 from spacetime_panel.supervisor.statefile import StateFile
 from spacetime_panel.telemetry import TelemetryClient, TelemetryStats
-from spacetime_panel.telemetry.codec import ErrorEvent, PlayerSpawned, SceneLoaded, TelemetryEvent
+from spacetime_panel.telemetry.codec import TelemetryEvent
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Controller", "NotRunning", "state_file_for"]
+
 ProgramName = Literal["game", "editor"]
-SCENE_POLL_SECONDS = 0.25
-
-
-class NotRunning(Exception):
-    """The action needs the game, and the game is not running."""
 
 
 def state_file_for(state_dir: Path, settings: Settings) -> StateFile:
@@ -75,12 +70,6 @@ class Controller:
         self._http = http
         self._api_key = api_key
         self._clock = clock
-        self.view = GameView()
-        #: Failed bridge requests since start (connection errors and error answers).
-        self.bridge_errors = 0
-        self._bridge_observers: list[Callable[[float], None]] = []
-        self._bridge: BridgeClient | None = None
-        self._scene_watch: asyncio.Task[None] | None = None
         #: The six services of the port table, checked in the background.
         self.monitor = ServiceMonitor(settings, http, api_key=api_key)
         #: The game's telemetry stream (None when telemetry is off or no game is launched).
@@ -91,13 +80,23 @@ class Controller:
                 stats=TelemetryStats(refresh_hz=settings.telemetry.refresh_rate_hz),
                 on_event=self._on_telemetry,
             )
+        #: The running game's bridge and what is known of its scene and player.
+        self.game = GameLink(
+            settings,
+            http=http,
+            api_key=api_key,
+            monitor=self.monitor,
+            telemetry=self.telemetry,
+            clock=clock,
+        )
         self.programs: dict[str, SupervisedProgram] = {}
         godot = settings.godot
         if godot.launch_game:
             self.programs["game"] = self._program(
-                "game", game_command, self._game_ready, self._game_healthy, log_dir, state_file
+                "game", game_command, self.game.ready, self.game.healthy, log_dir, state_file
             )
-            self.programs["game"].subscribe(self._on_game_change)
+            self.programs["game"].subscribe(self.game.on_game_change)
+            self.game.output = self.programs["game"].output
         if godot.launch_editor:
             self.programs["editor"] = self._program(
                 "editor",
@@ -172,8 +171,7 @@ class Controller:
 
     async def close(self) -> None:
         """Stop everything (unless configured to leave Godot running for the next panel)."""
-        if self._scene_watch is not None:
-            self._scene_watch.cancel()
+        self.game.close()
         stop = self.settings.supervisor.stop_godot_on_exit
         await asyncio.gather(*(p.close(stop_process=stop) for p in self.programs.values()))
         await self.monitor.stop()
@@ -200,15 +198,24 @@ class Controller:
 
     # --- what the views read ---------------------------------------------------
 
-    def observe_bridge_latency(self, observer: Callable[[float], None]) -> None:
-        """Call `observer(seconds)` after every request to the game's bridge."""
-        self._bridge_observers.append(observer)
+    @property
+    def view(self) -> GameView:
+        """What /health reports of the game's bridge, scene and player."""
+        return self.game.view
 
-    def _bridge_answered(self, seconds: float, ok: bool) -> None:
-        if not ok:
-            self.bridge_errors += 1
-        for observer in self._bridge_observers:
-            observer(seconds)
+    def _on_telemetry(self, event: TelemetryEvent) -> None:
+        self.game.on_telemetry(event)
+
+    async def godot_status(self) -> dict[str, Any]:
+        """Godot's own /status (retried)."""
+        return await self.game.godot_status()
+
+    async def load_scene(self, path: str) -> dict[str, Any]:
+        """Ask the game to load `path` (validated first: InvalidScenePath)."""
+        return await self.game.load_scene(path)
+
+    async def reload_scene(self) -> dict[str, Any]:
+        return await self.game.reload_scene()
 
     def statuses(self) -> dict[str, ProgramStatus]:
         return {name: program.status() for name, program in self.programs.items()}
@@ -245,103 +252,6 @@ class Controller:
         merged.sort(key=lambda line: line.timestamp)
         return merged[-lines:] if lines > 0 else []
 
-    # --- talking to the game ---------------------------------------------------
-
-    def _running_bridge(self) -> BridgeClient:
-        game = self.programs.get("game")
-        if game is None or game.state is not ProgramState.RUNNING or self._bridge is None:
-            raise NotRunning("the game is not running")
-        return self._bridge
-
-    async def godot_status(self, attempts: int = 3, delay: float = 0.5) -> dict[str, Any]:
-        """Godot's own /status, retried a few times (a game under load answers late)."""
-        bridge = self._running_bridge()
-        for attempt in range(attempts):
-            try:
-                return await bridge.status()
-            except BridgeError:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def load_scene(self, path: str) -> dict[str, Any]:
-        validate_scene_path(path)
-        answer = await self._running_bridge().load_scene(path)
-        self._expect_scene(path)
-        return answer
-
-    async def reload_scene(self) -> dict[str, Any]:
-        answer = await self._running_bridge().reload_scene()
-        self._expect_scene(self.view.scene_path)
-        return answer
-
-    def _expect_scene(self, path: str | None) -> None:
-        self.view.scene_loaded = False
-        self.view.scene_loading = True
-        self.view.player_spawned = False
-        self.view.player_overdue = False
-        if path is not None:
-            self.view.scene_path, self.view.scene_name = path, scene_name(path)
-        self._watch_scene(load=None)
-
-    # --- checks passed to the supervisor -------------------------------------
-
-    async def _game_ready(self, process: GodotProcess) -> bool:
-        ports = self.settings.ports
-        found = await find_bridge(
-            self._http,
-            [ports.http, *ports.http_fallbacks],
-            _family_pids(process.pid),
-            api_key=self._api_key,
-            timeout=min(2.0, self.settings.supervisor.request_timeout),
-        )
-        if found is None:
-            return False
-        self._bridge, status = found
-        self._bridge.observer = self._bridge_answered
-        self._follow_ports(status)
-        self.view.api_reachable = True
-        self.view.bridge_url = self._bridge.base_url
-        self.view.checked_at = self._clock()
-        wanted = self.settings.godot.scene_path if self.settings.godot.auto_load_scene else None
-        self._watch_scene(load=wanted)
-        return True
-
-    def _follow_ports(self, status: dict[str, Any]) -> None:
-        """Point the service checks at the ports the game really uses (after a fallback)."""
-        bridge = status.get("bridge")
-        if not isinstance(bridge, dict):
-            return
-        http_port, telemetry_port = bridge.get("http_port"), bridge.get("telemetry_port")
-        if isinstance(http_port, int):
-            self.monitor.set_bridge_port(http_port)
-        if isinstance(telemetry_port, int):
-            self.monitor.set_telemetry_port(telemetry_port)
-            url = f"ws://127.0.0.1:{telemetry_port}"
-            if self.telemetry is not None and self.telemetry.url != url:
-                self.telemetry.url = url
-
-    def _on_telemetry(self, event: TelemetryEvent) -> None:
-        """Scene and player events update the held view at once (no wait for a poll)."""
-        view = self.view
-        match event:
-            case SceneLoaded(name=name, path=path):
-                view.scene_loaded, view.scene_loading = True, False
-                view.scene_path, view.scene_name = path, name or scene_name(path)
-                view.player_spawned = False
-            case PlayerSpawned():
-                view.player_spawned, view.player_overdue = True, False
-            case ErrorEvent(message=message, source=source):
-                game = self.programs.get("game")
-                if game is not None:
-                    game.output.add("telemetry", f"error from {source}: {message}")
-
-    async def _game_healthy(self, process: GodotProcess) -> bool:
-        if self._bridge is None:
-            return False
-        return await self._refresh_view(self._bridge)
-
     async def _editor_ready(self, process: GodotProcess) -> bool:
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", self.settings.ports.lsp)
@@ -351,67 +261,3 @@ class Controller:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
-
-    async def _refresh_view(self, bridge: BridgeClient) -> bool:
-        """Read scene and player from the bridge into the held view; False if unreachable."""
-        view = self.view
-        try:
-            scene = await bridge.scene()
-            player = await bridge.player()
-        except BridgeError as error:
-            log.debug("bridge check failed: %s", error)
-            view.api_reachable = False
-            return False
-        view.api_reachable = True
-        view.checked_at = self._clock()
-        view.scene_loaded = bool(scene.get("loaded"))
-        view.scene_loading = bool(scene.get("loading"))
-        path = scene.get("path")
-        view.scene_path = path if isinstance(path, str) and path else view.scene_path
-        name = scene.get("name")
-        view.scene_name = name if isinstance(name, str) and name else view.scene_name
-        view.player_spawned = bool(player.get("spawned"))
-        return True
-
-    def _watch_scene(self, load: str | None) -> None:
-        if self._scene_watch is not None:
-            self._scene_watch.cancel()
-        if self._bridge is not None:
-            self._scene_watch = asyncio.create_task(self._follow_scene(self._bridge, load))
-
-    async def _follow_scene(self, bridge: BridgeClient, load: str | None) -> None:
-        """Poll scene and player until the player spawns or `player_timeout` runs out.
-
-        With `load`, ask for that scene first unless it is already loaded or loading.
-        """
-        deadline = self._clock() + self.settings.supervisor.player_timeout
-        if await self._refresh_view(bridge) and load is not None:
-            view = self.view
-            if view.scene_path != load or not (view.scene_loaded or view.scene_loading):
-                try:
-                    await bridge.load_scene(load)
-                except BridgeError as error:
-                    log.warning("auto-load of %s failed: %s", load, error)
-        while self._clock() < deadline:
-            if await self._refresh_view(bridge) and self.view.player_spawned:
-                return
-            await asyncio.sleep(SCENE_POLL_SECONDS)
-        if not self.view.player_spawned:
-            self.view.player_overdue = True
-            log.warning("player not spawned within %g s", self.settings.supervisor.player_timeout)
-
-    def _on_game_change(self, status: ProgramStatus) -> None:
-        if status.state is not ProgramState.RUNNING:
-            if self._scene_watch is not None:
-                self._scene_watch.cancel()
-                self._scene_watch = None
-            self._bridge = None
-            self.view = GameView()
-
-
-def _family_pids(pid: int) -> set[int]:
-    """The pid and its descendants: a launcher script may run Godot as its child."""
-    pids = {pid}
-    with contextlib.suppress(psutil.Error):
-        pids.update(child.pid for child in psutil.Process(pid).children(recursive=True))
-    return pids
