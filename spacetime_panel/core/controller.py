@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -23,9 +24,10 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.game_link import GameLink, NotRunning
 from spacetime_panel.core.health import GameView, Health, compose_health
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
+from spacetime_panel.godot.scenes import list_scenes
 from spacetime_panel.probes import GameInstance, ServiceMonitor, ServiceStatus, rank_instances
 from spacetime_panel.probes.instances import read_port_file
-from spacetime_panel.supervisor.machine import ProgramMachine
+from spacetime_panel.supervisor.machine import ProgramMachine, ProgramState
 from spacetime_panel.supervisor.output import OutputLine, ProgramOutput
 from spacetime_panel.supervisor.policy import RestartPolicy
 from spacetime_panel.supervisor.process import GodotProcess
@@ -36,12 +38,26 @@ from spacetime_panel.supervisor.program import (
     Timing,
 )
 from spacetime_panel.supervisor.statefile import StateFile
-from spacetime_panel.telemetry import TelemetryClient, TelemetryStats
+from spacetime_panel.telemetry import CsvRecorder, TelemetryClient, TelemetryStats
 from spacetime_panel.telemetry.codec import TelemetryEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Controller", "NotRunning", "state_file_for"]
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """A long wait the user may watch and cancel."""
+
+    title: str
+    elapsed: float
+    timeout: float
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.elapsed / self.timeout) if self.timeout > 0 else 1.0
+
+
+__all__ = ["Controller", "NotRunning", "Wait", "state_file_for"]
 
 ProgramName = Literal["game", "editor"]
 
@@ -74,10 +90,13 @@ class Controller:
         self.monitor = ServiceMonitor(settings, http, api_key=api_key)
         #: The game's telemetry stream (None when telemetry is off or no game is launched).
         self.telemetry: TelemetryClient | None = None
+        #: Records telemetry samples to CSV when started (`start_recording`).
+        self.recorder = CsvRecorder()
         if settings.telemetry.enabled and settings.godot.launch_game:
             self.telemetry = TelemetryClient(
                 f"ws://127.0.0.1:{settings.ports.telemetry}",
                 stats=TelemetryStats(refresh_hz=settings.telemetry.refresh_rate_hz),
+                recorder=self.recorder,
                 on_event=self._on_telemetry,
             )
         #: The running game's bridge and what is known of its scene and player.
@@ -107,6 +126,7 @@ class Controller:
                 state_file,
             )
         self._state_file = state_file
+        self._background: set[asyncio.Task[Any]] = set()
 
     def _program(
         self,
@@ -172,6 +192,7 @@ class Controller:
     async def close(self) -> None:
         """Stop everything (unless configured to leave Godot running for the next panel)."""
         self.game.close()
+        self.recorder.stop()
         stop = self.settings.supervisor.stop_godot_on_exit
         await asyncio.gather(*(p.close(stop_process=stop) for p in self.programs.values()))
         await self.monitor.stop()
@@ -197,6 +218,61 @@ class Controller:
         await asyncio.gather(*(p.restart() for p in self._select(which)))
 
     # --- what the views read ---------------------------------------------------
+
+    def subscribe(self, listener: Callable[[ProgramStatus], None]) -> None:
+        """Call `listener` after every change of state of any program (for notifications)."""
+        for program in self.programs.values():
+            program.subscribe(listener)
+
+    def subscribe_output(self, listener: Callable[[OutputLine], None]) -> None:
+        """Call `listener` with every new output line of any program (for a live log)."""
+        for program in self.programs.values():
+            program.output.subscribe(listener)
+
+    def scenes(self) -> list[str]:
+        """The project's scenes as res:// paths (empty when the project folder is missing)."""
+        project = self.settings.godot.project_path or Path.cwd()
+        return list_scenes(project) if project.is_dir() else []
+
+    def follow_instance(self, instance: GameInstance) -> None:
+        """Watch and read telemetry from another running game (one found by discovery)."""
+        self.monitor.follow(instance)
+        if instance.telemetry_port is not None:
+            self.game.follow_telemetry(f"ws://{instance.host}:{instance.telemetry_port}")
+
+    def start_recording(self, path: Path) -> None:
+        """Write every telemetry sample to CSV at `path` (RecordingError if unwritable)."""
+        self.recorder.start(path)
+
+    def stop_recording(self) -> None:
+        self.recorder.stop()
+
+    def current_wait(self) -> Wait | None:
+        """The long wait in progress, if any: a program starting, a scene, the player."""
+        now = self._clock()
+        sup = self.settings.supervisor
+        for program in self.programs.values():
+            status = program.status()
+            if status.state is ProgramState.STARTING:
+                return Wait(f"Starting {status.name}", now - status.state_since, sup.start_timeout)
+        since = self.game.waiting_since
+        if self.game.waiting and since is not None:
+            view = self.view
+            what = "Waiting for the player"
+            if not view.scene_loaded:
+                what = f"Loading {view.scene_name or 'the scene'}"
+            return Wait(what, now - since, sup.player_timeout)
+        return None
+
+    def cancel_wait(self) -> None:
+        """Give up the current wait: a starting program is stopped, a scene wait forgotten."""
+        for program in self.programs.values():
+            if program.state is ProgramState.STARTING:
+                task = asyncio.get_running_loop().create_task(program.stop())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+                return
+        self.game.close()
 
     @property
     def view(self) -> GameView:

@@ -64,6 +64,8 @@ class GameLink:
         self._bridge_observers: list[Callable[[float], None]] = []
         self._bridge: BridgeClient | None = None
         self._scene_watch: asyncio.Task[None] | None = None
+        #: When the current wait for scene and player began (the clock's time), or None.
+        self.waiting_since: float | None = None
         self._game_state = ProgramState.STOPPED
         #: Where telemetry errors are written (the game's output), set by the controller.
         self.output: ProgramOutput | None = None
@@ -79,9 +81,16 @@ class GameLink:
             observer(seconds)
 
     def close(self) -> None:
+        """Stop following the scene (also: the user cancelled the wait for the player)."""
         if self._scene_watch is not None:
             self._scene_watch.cancel()
             self._scene_watch = None
+        self.waiting_since = None
+
+    @property
+    def waiting(self) -> bool:
+        """True while a scene load or the player's spawn is being waited for."""
+        return self._scene_watch is not None and not self._scene_watch.done()
 
     # --- talking to the game ---------------------------------------------------
 
@@ -156,9 +165,12 @@ class GameLink:
             self._monitor.set_bridge_port(http_port)
         if isinstance(telemetry_port, int):
             self._monitor.set_telemetry_port(telemetry_port)
-            url = f"ws://127.0.0.1:{telemetry_port}"
-            if self.telemetry is not None and self.telemetry.url != url:
-                self.telemetry.url = url
+            self.follow_telemetry(f"ws://127.0.0.1:{telemetry_port}")
+
+    def follow_telemetry(self, url: str) -> None:
+        """Read telemetry from `url` (a game found by discovery, or ours after a fallback)."""
+        if self.telemetry is not None and self.telemetry.url != url:
+            self.telemetry.url = url
 
     def on_telemetry(self, event: TelemetryEvent) -> None:
         """Scene and player events update the held view at once (no wait for a poll)."""
@@ -205,6 +217,7 @@ class GameLink:
         if self._scene_watch is not None:
             self._scene_watch.cancel()
         if self._bridge is not None:
+            self.waiting_since = self._clock()
             self._scene_watch = asyncio.create_task(self._follow_scene(self._bridge, load))
 
     async def _follow_scene(self, bridge: BridgeClient, load: str | None) -> None:

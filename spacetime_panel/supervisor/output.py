@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,7 @@ class ProgramOutput:
     ) -> None:
         self.program = program
         self._tail: deque[OutputLine] = deque(maxlen=tail_lines)
+        self._listeners: list[Callable[[OutputLine], None]] = []
         self._file: logging.Handler | None = None
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -92,9 +94,15 @@ class ProgramOutput:
             handler.setFormatter(logging.Formatter("%(asctime)s %(stream)s %(message)s"))
             self._file = handler
 
+    def subscribe(self, listener: Callable[[OutputLine], None]) -> None:
+        """Call `listener` with every new line (keep it cheap: it runs on the event loop)."""
+        self._listeners.append(listener)
+
     def add(self, stream: str, text: str) -> None:
         line = OutputLine(time.time(), self.program, stream, text)
         self._tail.append(line)
+        for listener in self._listeners:
+            listener(line)
         if self._file is not None:
             record = logging.makeLogRecord(
                 {"msg": text, "levelno": logging.INFO, "created": line.timestamp, "stream": stream}

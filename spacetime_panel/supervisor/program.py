@@ -79,6 +79,7 @@ class ProgramStatus:
     blocking_issue: str | None
     adopted: bool
     failures: dict[str, int]
+    state_since: float = 0.0  # the supervisor's clock (monotonic) when this state began
 
     @property
     def uptime(self) -> float | None:
@@ -117,6 +118,7 @@ class SupervisedProgram:
         self._background: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._listeners: list[Callable[[ProgramStatus], None]] = []
+        self._state_since = clock()
 
     # --- public -------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class SupervisedProgram:
             blocking_issue=self.machine.blocking_issue,
             adopted=process.adopted if process is not None else False,
             failures=dict(self.machine.failures),
+            state_since=self._state_since,
         )
 
     def subscribe(self, listener: Callable[[ProgramStatus], None]) -> None:
@@ -198,6 +201,7 @@ class SupervisedProgram:
         actions = self.machine.handle(event, self._clock())
         after = self.machine.state
         if after is not before:
+            self._state_since = self._clock()
             log.info("%s: %s -> %s", self.name, before.value, after.value)
             if after is ProgramState.FATAL and self.machine.blocking_issue:
                 self.output.add("supervisor", self.machine.blocking_issue)
