@@ -15,6 +15,7 @@ from spacetime_panel.config.settings import (
     SupervisorSettings,
     TelemetrySettings,
 )
+from spacetime_panel.config.writing import save_settings
 
 __all__ = [
     "ApiSettings",
@@ -28,4 +29,5 @@ __all__ = [
     "TelemetrySettings",
     "default_config_path",
     "load_settings",
+    "save_settings",
 ]
