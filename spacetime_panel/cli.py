@@ -21,7 +21,13 @@ from pathlib import Path
 
 from spacetime_panel import __version__
 from spacetime_panel.api.server import PortBusy
-from spacetime_panel.config import ConfigError, Override, Settings, load_settings
+from spacetime_panel.config import (
+    ConfigError,
+    Override,
+    Settings,
+    default_config_path,
+    load_settings,
+)
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
@@ -127,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _serve_flags(serve)
 
+    gui = commands.add_parser(
+        "gui",
+        help="the desktop panel (the default without a subcommand)",
+        description="Open the panel: supervisor, graphs, tray, and the same management API "
+        "as serve. `spacetime-panel --demo` opens it on the simulated Godot.",
+    )
+    _serve_flags(gui)
+
     status = commands.add_parser(
         "status",
         help="check the six services once and print the port table",
@@ -226,7 +240,40 @@ def check_godot(settings: Settings) -> str | None:
     return None
 
 
-def serve(args: argparse.Namespace) -> int:
+def no_display_reason() -> str | None:
+    """Why Qt cannot open a window here, or None (checked before Qt aborts the process)."""
+    if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to open the panel on (DISPLAY is not set); "
+        "run it headless with: spacetime-panel serve"
+    )
+
+
+def gui(args: argparse.Namespace) -> int:
+    """The desktop panel. Same checks as serve, then the Qt window."""
+    settings = checked_settings(args)
+    if isinstance(settings, int):
+        return settings
+    if (reason := no_display_reason()) is not None:
+        print(f"spacetime-panel: {reason}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        from spacetime_panel.ui.app import run_gui
+    except ImportError as error:
+        print(
+            f"spacetime-panel: the desktop panel cannot start ({error}); "
+            "run it headless with: spacetime-panel serve",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return run_gui(settings, config_path=args.config or default_config_path())
+
+
+def checked_settings(args: argparse.Namespace) -> Settings | int:
+    """Settings for launching Godot, or the exit code after a one-line complaint."""
     try:
         settings = settings_from(args)
     except ConfigError as error:
@@ -241,6 +288,13 @@ def serve(args: argparse.Namespace) -> int:
     if (complaint := check_godot(settings)) is not None:
         print(f"spacetime-panel: {complaint}", file=sys.stderr)
         return EXIT_ERROR
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = checked_settings(args)
+    if isinstance(settings, int):
+        return settings
     secrets = SecretStore()
     api_key, _ = secrets.get(BRIDGE_API_KEY)
     panel_api_key, _ = secrets.get(PANEL_API_KEY)
@@ -284,14 +338,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if not arguments or (
         arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version")
     ):
-        # No subcommand: the desktop panel is not built yet, so run the supervisor headless.
-        print(
-            "spacetime-panel: the desktop window is not available yet; "
-            "running the supervisor headless (spacetime-panel serve)",
-            file=sys.stderr,
-        )
-        arguments.insert(0, "serve")
+        arguments.insert(0, "gui")  # no subcommand: the desktop panel
     args = parser.parse_args(arguments)
+    if args.command == "gui":
+        return gui(args)
     bridge_key, _ = SecretStore().get(BRIDGE_API_KEY)
     if args.command == "serve":
         return serve(args)

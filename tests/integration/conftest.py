@@ -149,9 +149,17 @@ class Serve:
         return self.process.wait(timeout * TIME_SCALE)
 
     def cleanup(self) -> None:
+        """Stop the panel as a user would (SIGTERM stops Godot), then kill whatever is left."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(self.process.pid).children(recursive=True):
+                    self.godot_pids.add(child.pid)
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
         # Never leak a simulated Godot (or its grandchildren) into the next test.
         for pid in self.godot_pids:
             with contextlib.suppress(psutil.Error):
