@@ -1,8 +1,9 @@
 """The telemetry WebSocket client: connects to the game, feeds the session, reconnects.
 
-It uses ``websockets``' asyncio client (no compression: small frames at a high
-rate, deflate would cost more CPU than it saves) and decodes inline in the
-receive loop (no thread): decoding a frame costs microseconds.
+It speaks WebSocket through ``websockets``' sans-I/O protocol inside an
+asyncio.Protocol (:mod:`.connection`; no compression: small frames at a high
+rate) and decodes each frame inline in the read callback (no thread, no task
+wake-up per frame): decoding a frame costs microseconds.
 
 Reconnecting (see :class:`ReconnectPolicy`): the panel and the game may start
 in any order, and the game restarts often during development. After a drop
@@ -12,7 +13,7 @@ within about 0.5 s; only a longer outage backs off, doubling up to
 ``reconnect_max`` (10 s). A successful connection resets the policy. A failed
 attempt on localhost costs one refused ``connect()``, so fast retries are cheap.
 
-A frame over ``max_size`` makes ``websockets`` close that connection with
+A frame over ``max_size`` makes the protocol close that connection with
 1009 (message too big); the client counts it (``oversize``) and reconnects
 like after any other drop.
 
@@ -32,12 +33,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.frames import CloseCode
+from websockets.exceptions import InvalidURI
 
 from spacetime_panel.telemetry.buffers import TelemetryBuffers
 from spacetime_panel.telemetry.codec import Hello
+from spacetime_panel.telemetry.connection import TelemetryConnection
 from spacetime_panel.telemetry.recorder import CsvRecorder
 from spacetime_panel.telemetry.session import EventCallback, TelemetrySession
 from spacetime_panel.telemetry.stats import ConnectionState, TelemetryStats, TelemetrySummary
@@ -237,40 +237,37 @@ class TelemetryClient:
 
     async def _connect_once(self, url: str) -> bool:
         """One connection, from attempt to close; True if it got connected."""
-        connected = False
         self._set_state(ConnectionState.CONNECTING)
+        loop = asyncio.get_running_loop()
+        ingest = self.session.ingest
+        connection: TelemetryConnection | None = None
+        connected = False
         try:
-            async with connect(
+            connection = TelemetryConnection(
                 url,
-                compression=None,
+                ingest,
+                on_open=lambda: self._set_state(ConnectionState.CONNECTED),
                 max_size=self._max_size,
-                open_timeout=self._open_timeout,
-                ping_interval=self._ping_interval,
-                ping_timeout=self._ping_timeout,
-                close_timeout=1.0,  # stop() and URL switches must not wait on a hung game
-                proxy=None,  # the game is local; never route it through $HTTP_PROXY
-            ) as websocket:
-                connected = True
-                self._set_state(ConnectionState.CONNECTED)
-                log.info("telemetry: connected to %s", url)
-                await self._receive(websocket)
-        except ConnectionClosed as exc:
-            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                clock=self._clock,
+            )
+            async with asyncio.timeout(self._open_timeout):
+                await loop.create_connection(lambda: connection, connection.host, connection.port)
+                await connection.opened
+            connected = True
+            log.info("telemetry: connected to %s", url)
+            if self._ping_interval is not None:
+                connection.watch(self._ping_interval, self._ping_timeout or self._ping_interval)
+            self.last_error = await asyncio.shield(connection.closed)
+            if connection.oversize:
                 self.session.stats.on_oversize()
-            self.last_error = f"connection closed: {exc}"
-        except (OSError, TimeoutError, WebSocketException) as exc:
+        except (OSError, TimeoutError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-        except ValueError as exc:  # a malformed URL the library refuses before connecting
+        except (ValueError, InvalidURI) as exc:  # a malformed URL, refused before connecting
             self.last_error = f"bad telemetry URL {url!r}: {exc}"
         finally:
+            if connection is not None and not connection.closed.done():
+                connection.close()  # cancelled: stop() or a switch to another game
             self._set_state(ConnectionState.DISCONNECTED)
         if connected:
             log.info("telemetry: disconnected from %s (%s)", url, self.last_error or "closed")
         return connected
-
-    async def _receive(self, websocket: ClientConnection) -> None:
-        ingest = self.session.ingest
-        clock = self._clock
-        async for message in websocket:
-            ingest(message, clock())
-        self.last_error = "closed by the game"
