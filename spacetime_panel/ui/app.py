@@ -1,0 +1,118 @@
+"""The desktop panel's bootstrap: one qasync loop runs Qt, the supervisor and the API.
+
+`spacetime-panel` (no subcommand) comes here. A second start for the same
+management port brings the first panel to the front instead of launching
+Godot twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import qasync
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from spacetime_panel.api.server import PortBusy
+from spacetime_panel.config.settings import Settings
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
+from spacetime_panel.service import PanelService
+from spacetime_panel.ui.main_window import MainWindow
+from spacetime_panel.ui.settings_dialog import SettingsDialog
+from spacetime_panel.ui.single_instance import SingleInstance, instance_key
+
+APP_NAME = "SpaceTime Panel"
+
+
+def application() -> QApplication:
+    """The QApplication, made once, that keeps running with every window hidden (the tray)."""
+    QApplication.setApplicationName(APP_NAME)
+    QApplication.setOrganizationName("SpaceTime")
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+class DesktopPanel:
+    """The service, the window and the settings dialog, wired together."""
+
+    def __init__(self, settings: Settings, *, secrets: SecretStore, config_path: Path) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.config_path = config_path
+        api_key, _ = secrets.get(BRIDGE_API_KEY)
+        panel_key, _ = secrets.get(PANEL_API_KEY)
+        self.service = PanelService(settings, api_key=api_key, panel_api_key=panel_key)
+        self.quit_requested = asyncio.Event()
+        self.window: MainWindow | None = None
+        self.settings_dialog: SettingsDialog | None = None
+
+    async def start(self) -> MainWindow:
+        controller = await self.service.start()
+        self.window = MainWindow(
+            controller, on_quit=self.quit_requested.set, on_settings=self.open_settings
+        )
+        return self.window
+
+    async def stop(self) -> None:
+        if self.window is not None:
+            self.window.hide()
+            self.window.tray.hide()
+        await self.service.stop()
+
+    def open_settings(self) -> None:
+        """Open the settings (window-modal, not a nested event loop)."""
+        dialog = SettingsDialog(self.settings, self.secrets, self.config_path, parent=self.window)
+        dialog.accepted.connect(lambda: self._settings_saved(dialog))
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _settings_saved(self, dialog: SettingsDialog) -> None:
+        if dialog.result_settings is None or self.window is None:
+            return
+        self.settings = dialog.result_settings
+        self.window.statusBar().showMessage(
+            f"Settings saved to {self.config_path}; restart the panel to apply them.", 10000
+        )
+
+
+async def _run(panel: DesktopPanel, single: SingleInstance) -> int:
+    try:
+        window = await panel.start()
+    except PortBusy as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        if QApplication.platformName() not in ("offscreen", "minimal"):
+            QMessageBox.critical(None, APP_NAME, str(error))
+        return 1
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, panel.quit_requested.set)
+    single.show_requested.connect(window.show_and_raise)
+    window.show()
+    await panel.quit_requested.wait()
+    await panel.stop()
+    return 0
+
+
+def run_gui(settings: Settings, *, config_path: Path, secrets: SecretStore | None = None) -> int:
+    """Open the panel; returns the process exit code."""
+    app = application()
+    single = SingleInstance(instance_key(settings.api.port))
+    if not single.claim():
+        print(
+            "spacetime-panel: a panel is already running for this project; brought it to the front",
+            file=sys.stderr,
+        )
+        return 0
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    panel = DesktopPanel(settings, secrets=secrets or SecretStore(), config_path=config_path)
+    try:
+        with loop:
+            return loop.run_until_complete(_run(panel, single))
+    finally:
+        single.release()

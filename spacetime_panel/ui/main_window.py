@@ -1,0 +1,402 @@
+"""The main window: toolbar actions, the port and program tables, graphs, log, status bar.
+
+It reads the Controller's public state on a timer (4 Hz while visible, 1 Hz
+hidden, when only the tray needs it) and calls its public methods; it never
+reaches into the supervisor. Output lines and state changes arrive through
+the controller's listeners and are shown on the next tick, in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from spacetime_panel.core.controller import Controller
+from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.supervisor.output import OutputLine
+from spacetime_panel.supervisor.program import ProgramStatus
+from spacetime_panel.telemetry import RecordingError
+from spacetime_panel.ui.graphs_headset import HeadsetGraph
+from spacetime_panel.ui.graphs_performance import PerformanceGraph
+from spacetime_panel.ui.icons import health_icon
+from spacetime_panel.ui.log_view import LogView
+from spacetime_panel.ui.services_view import ProgramsTable, ServicesTable
+from spacetime_panel.ui.tray import PanelTray, ProgramNotifier, TrayState, tray_summary
+
+log = logging.getLogger(__name__)
+
+VISIBLE_TICK_MS = 250
+HIDDEN_TICK_MS = 1000
+TRAY_HINT = "SpaceTime Panel keeps running in the tray; use its menu to quit."
+
+
+class MainWindow(QMainWindow):
+    """The panel's window, driven by one Controller."""
+
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        on_quit: Callable[[], None],
+        on_settings: Callable[[], None] | None = None,
+        confirm: Callable[[str, str], bool] | None = None,
+        choose_record_path: Callable[[], Path | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self._on_quit = on_quit
+        self._confirm = confirm or self._ask
+        self._choose_record_path = choose_record_path or self._ask_record_path
+        self._pending_lines: list[OutputLine] = []
+        self._notifier = ProgramNotifier()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.hint_shown = False
+        self.setWindowTitle("SpaceTime Panel")
+        self._icon_level = "grey"
+        self.setWindowIcon(health_icon("grey"))
+
+        self.services = ServicesTable()
+        self.programs = ProgramsTable()
+        telemetry = controller.telemetry
+        self.performance = PerformanceGraph(
+            lambda: telemetry.buffers if telemetry is not None else None,
+            lambda: telemetry.summary() if telemetry is not None else None,
+        )
+        self.performance.set_refresh_rate(controller.settings.telemetry.refresh_rate_hz)
+        self.headset = HeadsetGraph(lambda: telemetry.buffers if telemetry is not None else None)
+        self.log_view = LogView()
+        self._build_layout()
+        self._build_toolbar(on_settings)
+        self._build_status_bar()
+
+        self.tray = PanelTray(
+            self._tray_state,
+            on_show_hide=self.toggle_visible,
+            on_launch=self.launch,
+            on_restart=self.restart_game,
+            on_reload=self.reload_scene,
+            on_stop=self.stop_all,
+            on_quit=self.quit,
+            parent=self,
+        )
+        self.tray.show()
+
+        controller.subscribe(self._on_program_change)
+        controller.subscribe_output(self._pending_lines.append)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(VISIBLE_TICK_MS)
+        self._restore_geometry()
+        self.refresh_scenes()
+
+    # --- layout ---------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        tables = QWidget()
+        column = QVBoxLayout(tables)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(QLabel("Services"))
+        column.addWidget(self.services, 3)
+        column.addWidget(QLabel("Programs"))
+        column.addWidget(self.programs, 1)
+        self.graphs = QTabWidget()
+        self.graphs.addTab(self.performance, "Performance")
+        self.graphs.addTab(self.headset, "Headset")
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(tables)
+        top.addWidget(self.graphs)
+        top.setStretchFactor(1, 2)
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.log_view)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 1)
+        self.setCentralWidget(main)
+        self.resize(1280, 820)
+
+    def _action(self, text: str, slot: Callable[[], None], shortcut: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setToolTip(f"{text} ({shortcut})")
+        action.triggered.connect(slot)
+        return action
+
+    def _build_toolbar(self, on_settings: Callable[[], None] | None) -> None:
+        bar = QToolBar("Actions")
+        bar.setObjectName("actions")
+        self.addToolBar(bar)
+        self.launch_action = self._action("Launch", self.launch, "Ctrl+L")
+        self.stop_action = self._action("Stop", self.stop_all)
+        self.restart_action = self._action("Restart", self.restart_game, "Ctrl+R")
+        self.reload_action = self._action("Reload scene", self.reload_scene, "F5")
+        for action in (
+            self.launch_action,
+            self.stop_action,
+            self.restart_action,
+            self.reload_action,
+        ):
+            bar.addAction(action)
+            self.addAction(action)  # shortcuts work wherever the focus is
+        bar.addSeparator()
+        self.scene_picker = QComboBox()
+        self.scene_picker.setMinimumContentsLength(24)
+        self.scene_picker.setToolTip("Scenes of the project")
+        bar.addWidget(self.scene_picker)
+        self.load_action = self._action("Load", self.load_selected_scene)
+        bar.addAction(self.load_action)
+        bar.addSeparator()
+        self.instance_picker = QComboBox()
+        self.instance_picker.setMinimumContentsLength(20)
+        self.instance_picker.setToolTip("The game to watch: ours, or one found by discovery")
+        self.instance_picker.activated.connect(self._instance_chosen)
+        bar.addWidget(self.instance_picker)
+        bar.addSeparator()
+        self.record_action = self._action("Record telemetry", self.toggle_recording)
+        self.record_action.setCheckable(True)
+        bar.addAction(self.record_action)
+        if on_settings is not None:
+            bar.addSeparator()
+            bar.addAction(self._action("Settings…", on_settings, "Ctrl+,"))
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.state_label = QLabel("starting")
+        self.health_label = QLabel("")
+        self.health_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wait_label = QLabel("")
+        self.wait_bar = QProgressBar()
+        self.wait_bar.setMaximumWidth(160)
+        self.wait_bar.setRange(0, 1000)
+        self.wait_cancel = QPushButton("Cancel")
+        self.wait_cancel.clicked.connect(self.controller.cancel_wait)
+        bar.addWidget(self.state_label)
+        bar.addWidget(self.health_label, 1)
+        for widget in (self.wait_label, self.wait_bar, self.wait_cancel):
+            bar.addPermanentWidget(widget)
+            widget.hide()
+
+    # --- actions --------------------------------------------------------------------
+
+    def _run(self, coroutine: Coroutine[Any, Any, Any], doing: str) -> None:
+        """Run a controller coroutine; a failure shows in the status bar, never a traceback."""
+
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception as error:  # any failure is shown to the user, never a traceback
+                self.statusBar().showMessage(f"{doing} failed: {error}", 8000)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def launch(self) -> None:
+        self.controller.start()
+        self.statusBar().showMessage("launching…", 3000)
+
+    def stop_all(self) -> None:
+        self._run(self.controller.stop(), "Stop")
+
+    def restart_game(self) -> None:
+        which = "game" if "game" in self.controller.programs else "all"
+        self._run(self.controller.restart(which), "Restart")
+
+    def reload_scene(self) -> None:
+        self._run(self.controller.reload_scene(), "Reload scene")
+
+    def load_selected_scene(self) -> None:
+        path = self.scene_picker.currentText().strip()
+        if path:
+            self._run(self.controller.load_scene(path), f"Loading {path}")
+
+    def refresh_scenes(self) -> None:
+        current = self.scene_picker.currentText()
+        scenes = self.controller.scenes()
+        self.scene_picker.clear()
+        self.scene_picker.addItems(scenes)
+        wanted = current or self.controller.settings.godot.scene_path
+        if wanted in scenes:
+            self.scene_picker.setCurrentText(wanted)
+
+    def toggle_recording(self) -> None:
+        if self.controller.recorder.recording:
+            self.controller.stop_recording()
+            self.statusBar().showMessage(f"recorded {self.controller.recorder.rows} samples", 5000)
+        else:
+            path = self._choose_record_path()
+            if path is not None:
+                try:
+                    self.controller.start_recording(path)
+                except RecordingError as error:
+                    self.statusBar().showMessage(str(error), 8000)
+        self.record_action.setChecked(self.controller.recorder.recording)
+
+    def _ask_record_path(self) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Record telemetry to", "telemetry.csv", "CSV files (*.csv)"
+        )
+        return Path(name) if name else None
+
+    def _instance_chosen(self, index: int) -> None:
+        instance = self.instance_picker.itemData(index)
+        if instance is not None:
+            self.controller.follow_instance(instance)
+
+    # --- refresh ----------------------------------------------------------------------
+
+    def _on_program_change(self, status: ProgramStatus) -> None:
+        news = self._notifier.observe(status)
+        if news is not None:
+            self.tray.notify(news.title, news.message, news.level)
+
+    def refresh(self) -> None:
+        """One tick: tables, log, status bar, tray (only the tray while hidden)."""
+        controller = self.controller
+        statuses = controller.statuses()
+        health = controller.health()
+        level, tooltip = tray_summary(statuses, health)
+        self.tray.update_health(level, tooltip)
+        if level != self._icon_level:
+            self._icon_level = level
+            self.setWindowIcon(health_icon(level))
+        if not self.isVisible():
+            return
+        self.services.update_services(controller.services())
+        self.programs.update_programs(statuses)
+        if self._pending_lines:
+            lines, self._pending_lines[:] = list(self._pending_lines), []
+            self.log_view.append_lines(lines)
+        game = statuses.get("game")
+        self.state_label.setText(
+            "  ".join(f"{name}: {status.state.value}" for name, status in statuses.items())
+        )
+        verdict = (
+            "healthy"
+            if health.healthy
+            else "unhealthy: " + "; ".join(health.body["blocking_issues"])
+        )
+        self.health_label.setText(verdict)
+        running = game is not None and game.state is ProgramState.RUNNING
+        self.reload_action.setEnabled(running)
+        self.load_action.setEnabled(running)
+        self._show_wait()
+        self._refresh_instances()
+
+    def _show_wait(self) -> None:
+        wait = self.controller.current_wait()
+        for widget in (self.wait_label, self.wait_bar, self.wait_cancel):
+            widget.setVisible(wait is not None)
+        if wait is not None:
+            self.wait_label.setText(f"{wait.title}… {wait.elapsed:.0f}/{wait.timeout:g} s")
+            self.wait_bar.setValue(int(wait.fraction * 1000))
+
+    def _refresh_instances(self) -> None:
+        instances = self.controller.instances()
+        labels = [
+            f"pid {i.pid} · {Path(i.project or '?').name} · :{i.http_port}" for i in instances
+        ]
+        current = [self.instance_picker.itemText(i) for i in range(self.instance_picker.count())]
+        if labels != current:
+            self.instance_picker.clear()
+            for label, instance in zip(labels, instances, strict=True):
+                self.instance_picker.addItem(label, instance)
+
+    def _tray_state(self) -> TrayState:
+        statuses = self.controller.statuses()
+        game = statuses.get("game")
+        states = {status.state for status in statuses.values()}
+        settled = {ProgramState.STOPPED, ProgramState.EXITED, ProgramState.FATAL}
+        return TrayState(
+            window_visible=self.isVisible(),
+            game_state=game.state.value if game is not None else "none",
+            can_launch=bool(states & (settled | {ProgramState.BACKOFF})),
+            can_stop=bool(states - settled),
+            can_restart=bool(statuses),
+            can_reload=game is not None and game.state is ProgramState.RUNNING,
+        )
+
+    # --- window and tray ----------------------------------------------------------------
+
+    def toggle_visible(self) -> None:
+        if self.isVisible():
+            self.hide()
+        else:
+            self.show_and_raise()
+
+    def show_and_raise(self) -> None:
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.timer.setInterval(VISIBLE_TICK_MS)
+        self.performance.set_active(True)
+        self.headset.set_active(True)
+
+    def hideEvent(self, event: Any) -> None:
+        super().hideEvent(event)
+        # Nothing is drawn that nobody can see: graphs stop, the tick slows down.
+        self.timer.setInterval(HIDDEN_TICK_MS)
+        self.performance.set_active(False)
+        self.headset.set_active(False)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing hides to the tray; the first time, a one-line hint says so."""
+        event.ignore()
+        self._save_geometry()
+        self.hide()
+        if not self.hint_shown:
+            self.hint_shown = True
+            self.tray.notify("SpaceTime Panel", TRAY_HINT, "info")
+
+    def quit(self) -> None:
+        """Quit the panel; asks first when the editor runs (unsaved work lives there)."""
+        editor = self.controller.programs.get("editor")
+        if editor is not None and editor.state is ProgramState.RUNNING:
+            question = "The Godot editor is running. Quit the panel and stop the editor?"
+            if not self._confirm("Quit SpaceTime Panel", question):
+                return
+        self._save_geometry()
+        self.timer.stop()
+        self._on_quit()
+
+    def _ask(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(self, title, question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _restore_geometry(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_geometry(self) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())

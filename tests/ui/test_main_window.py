@@ -1,0 +1,275 @@
+"""The real panel window, offscreen, driving a real Controller and the simulated Godot.
+
+One qasync loop runs Qt, the supervisor, the probes, telemetry and the API,
+as in `spacetime-panel --demo`. Each test is a coroutine run in that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import qasync
+from keyring.backends import fail
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QToolBar
+
+from spacetime_panel.config.settings import Settings
+from spacetime_panel.godot.commands import demo_project, simulator_executable
+from spacetime_panel.secrets import SecretStore
+from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.ui.app import DesktopPanel
+from spacetime_panel.ui.main_window import MainWindow
+from tests.conftest import TIME_SCALE, free_port
+
+WAIT = 20 * TIME_SCALE
+Scenario = Callable[[DesktopPanel, MainWindow], Coroutine[Any, Any, None]]
+
+
+async def eventually(condition: Callable[[], object], timeout: float = WAIT) -> None:
+    """Re-check `condition` while the Qt and asyncio loop keeps running."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def panel_settings(tmp: Path, *, editor: bool = False) -> Settings:
+    project = tmp / "project"
+    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
+    return Settings.model_validate(
+        {
+            "godot": {
+                "executable": simulator_executable(),
+                "project_path": project,
+                "auto_load_scene": True,
+                "launch_editor": editor,
+            },
+            "ports": {
+                "http": free_port(),
+                "http_fallbacks": [],
+                "telemetry": free_port(),
+                "lsp": free_port(),
+                "dap": free_port(),
+                "discovery": free_port(),
+            },
+            "api": {"port": free_port()},
+            "supervisor": {"stop_timeout": 2},
+            "logging": {"directory": tmp / "logs"},
+            "state_dir": tmp / "state",
+        }
+    )
+
+
+@pytest.fixture
+def run_panel(qapp: QApplication, tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """Run a scenario against a started panel in a qasync loop; always stop it after."""
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+
+    def run(scenario: Scenario, *, editor: bool = False) -> None:
+        settings = panel_settings(tmp_path, editor=editor)
+        panel = DesktopPanel(
+            settings, secrets=SecretStore(fail.Keyring()), config_path=tmp_path / "c.toml"
+        )
+
+        async def main() -> None:
+            window = await panel.start()
+            window.show()
+            try:
+                await asyncio.wait_for(scenario(panel, window), 120 * TIME_SCALE)
+            finally:
+                await panel.stop()
+
+        loop.run_until_complete(main())
+
+    yield run
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def toolbar_button(window: MainWindow, action: Any) -> Any:
+    bar = window.findChild(QToolBar)
+    return bar.widgetForAction(action)
+
+
+def game(window: MainWindow) -> Any:
+    return window.controller.programs["game"].status()
+
+
+def cell(table: Any, row: int, column: int) -> str:
+    item = table.item(row, column)
+    return item.text() if item is not None else ""
+
+
+def test_launch_turns_the_services_up(run_panel: Callable[..., None]) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        window.stop_all()
+        await eventually(lambda: game(window).state is ProgramState.STOPPED)
+        services = window.services
+
+        def bridge_state() -> str:
+            return cell(services, services.row_of("bridge_http"), services.STATE_COLUMN)
+
+        await eventually(lambda: bridge_state().lower() == "down")
+
+        QTest.mouseClick(toolbar_button(window, window.launch_action), Qt.MouseButton.LeftButton)
+
+        await eventually(lambda: bridge_state().lower() == "up")
+        await eventually(
+            lambda: (
+                cell(services, services.row_of("telemetry"), services.STATE_COLUMN).lower() == "up"
+            )
+        )
+        assert window.controller.health().healthy or game(window).state is ProgramState.RUNNING
+
+    run_panel(scenario)
+
+
+def test_ctrl_r_restarts_the_game_with_a_new_pid(run_panel: Callable[..., None]) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        await eventually(lambda: window.controller.health().healthy)
+        first = game(window).pid
+
+        QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+
+        await eventually(
+            lambda: game(window).state is ProgramState.RUNNING and game(window).pid != first
+        )
+        assert game(window).restarts == 0  # a restart the user asked for is not a failure
+
+    run_panel(scenario)
+
+
+def test_f5_reloads_and_load_loads_the_picked_scene(run_panel: Callable[..., None]) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        controller = window.controller
+        await eventually(lambda: controller.health().healthy)
+        assert "res://scenes/test_room.tscn" in [
+            window.scene_picker.itemText(i) for i in range(window.scene_picker.count())
+        ]
+        lines = controller.logs(10_000)
+        loaded_before = sum("scene loaded" in line.text for line in lines)
+
+        QTest.keyClick(window, Qt.Key.Key_F5)
+
+        await eventually(
+            lambda: (
+                sum("scene loaded" in line.text for line in controller.logs(10_000)) > loaded_before
+            )
+        )
+        await eventually(lambda: controller.health().healthy)
+
+        window.scene_picker.setCurrentText("res://scenes/test_room.tscn")
+        QTest.mouseClick(toolbar_button(window, window.load_action), Qt.MouseButton.LeftButton)
+
+        await eventually(
+            lambda: controller.view.scene_name == "test_room" and controller.view.player_spawned
+        )
+
+    run_panel(scenario)
+
+
+def test_kill_9_shows_crash_and_recovery_in_table_log_and_tray(
+    run_panel: Callable[..., None],
+) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        await eventually(lambda: window.controller.health().healthy)
+        first = game(window).pid
+        assert first is not None
+
+        os.kill(first, signal.SIGKILL)
+
+        await eventually(
+            lambda: game(window).state is ProgramState.RUNNING and game(window).pid != first
+        )
+        programs = window.programs
+        row = programs.row_of("game")
+        headers = [programs.horizontalHeaderItem(c).text() for c in range(programs.columnCount())]
+        await eventually(lambda: cell(programs, row, headers.index("Restarts")) == "1")
+        await eventually(lambda: "killed by SIGKILL" in window.log_view.visible_text())
+        titles = " ".join(f"{title} {message}" for title, message in window.tray.notifications)
+        assert "crashed" in titles
+        await eventually(lambda: any("running again" in m for _, m in window.tray.notifications))
+
+    run_panel(scenario)
+
+
+def test_graphs_receive_points(run_panel: Callable[..., None]) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        graph = window.performance
+        await eventually(lambda: graph.frames_drawn > 5)
+        telemetry = window.controller.telemetry
+        assert telemetry is not None
+        await eventually(lambda: telemetry.buffers.fps_series(1).timestamp.size > 0)
+        frames = graph.frames_drawn
+        await eventually(lambda: graph.frames_drawn > frames + 5)
+
+        window.graphs.setCurrentWidget(window.headset)
+        await eventually(lambda: window.headset.frames_drawn > 3)
+
+        window.hide()  # to the tray: nothing is drawn that nobody can see
+        await eventually(lambda: not graph.timer.isActive())
+
+    run_panel(scenario)
+
+
+def test_closing_hides_to_tray_with_a_hint_and_quit_asks_about_the_editor(
+    run_panel: Callable[..., None],
+) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        controller = window.controller
+        await eventually(lambda: controller.programs["editor"].state is ProgramState.RUNNING)
+        window.close()
+        assert not window.isVisible()
+        assert window.hint_shown
+        assert any("tray" in message for _, message in window.tray.notifications)
+
+        asked: list[str] = []
+        window._confirm = lambda title, question: asked.append(question) or False
+        window.quit()
+        assert asked and "editor" in asked[0]
+        assert not panel.quit_requested.is_set()  # the user said no
+
+        window._confirm = lambda title, question: True
+        window.quit()
+        assert panel.quit_requested.is_set()
+
+    run_panel(scenario, editor=True)
+
+
+def test_the_gui_serves_the_same_health_api(run_panel: Callable[..., None]) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        await eventually(lambda: window.controller.health().healthy)
+        port = window.controller.settings.api.port
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{port}/health")
+            metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+        assert health.status_code == 200 and health.json()["overall_healthy"] is True
+        assert "spacetime_godot_running 1.0" in metrics.text
+
+    run_panel(scenario)
+
+
+def test_soak_20000_telemetry_frames_through_the_gui_loop(
+    run_panel: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PySide6 6.12.0 crashed under qasync after about a thousand socket events."""
+    monkeypatch.setenv("SPACETIME_SIM_RATE_HZ", "1000")  # fps + vr_tracking: 2000 frames/s
+
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        telemetry = window.controller.telemetry
+        assert telemetry is not None
+        await eventually(lambda: telemetry.frames >= 20_000, timeout=90 * TIME_SCALE)
+        assert window.performance.frames_drawn > 10
+        assert telemetry.rejected == 0
+
+    run_panel(scenario)
