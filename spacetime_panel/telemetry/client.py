@@ -98,6 +98,7 @@ class TelemetryClient:
         fast_period: float = 30.0,
         max_size: int = DEFAULT_MAX_SIZE,
         open_timeout: float = 5.0,
+        batch_interval: float = 0.1,
         ping_interval: float | None = 5.0,
         ping_timeout: float | None = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -111,6 +112,8 @@ class TelemetryClient:
             initial=reconnect_initial, maximum=reconnect_max, fast_period=fast_period
         )
         self._url = url
+        self._batch_interval = batch_interval
+        self._connection: TelemetryConnection | None = None
         self._max_size = max_size
         self._open_timeout = open_timeout
         self._ping_interval = ping_interval
@@ -137,6 +140,17 @@ class TelemetryClient:
         if self._attempt is not None:
             self._attempt.cancel()
         self._wake.set()
+
+    @property
+    def batch_interval(self) -> float:
+        """Seconds frames gather before they are read together (latency against CPU)."""
+        return self._batch_interval
+
+    @batch_interval.setter
+    def batch_interval(self, seconds: float) -> None:
+        self._batch_interval = seconds
+        if self._connection is not None:
+            self._connection.batch_interval = seconds
 
     @property
     def state(self) -> ConnectionState:
@@ -248,8 +262,10 @@ class TelemetryClient:
                 ingest,
                 on_open=lambda: self._set_state(ConnectionState.CONNECTED),
                 max_size=self._max_size,
+                batch_interval=self._batch_interval,
                 clock=self._clock,
             )
+            self._connection = connection
             async with asyncio.timeout(self._open_timeout):
                 await loop.create_connection(lambda: connection, connection.host, connection.port)
                 await connection.opened
@@ -265,6 +281,7 @@ class TelemetryClient:
         except (ValueError, InvalidURI) as exc:  # a malformed URL, refused before connecting
             self.last_error = f"bad telemetry URL {url!r}: {exc}"
         finally:
+            self._connection = None
             if connection is not None and not connection.closed.done():
                 connection.close()  # cancelled: stop() or a switch to another game
             self._set_state(ConnectionState.DISCONNECTED)

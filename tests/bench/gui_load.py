@@ -84,7 +84,7 @@ async def phase(name: str, seconds: float, probe: LagProbe, frames: object) -> N
     )
 
 
-async def run(seconds: float, started: float) -> None:
+async def run(seconds: float, started: float, redraw_hz: float | None) -> None:
     tmp = Path(tempfile.mkdtemp())
     project = tmp / "project"
     shutil.copytree(demo_project(), project)
@@ -114,6 +114,9 @@ async def run(seconds: float, started: float) -> None:
         settings, secrets=SecretStore(fail.Keyring()), config_path=tmp / "config.toml"
     )
     window = await panel.start()
+    if redraw_hz is not None:
+        window.performance.set_redraw_rate(redraw_hz)
+        window.headset.set_redraw_rate(redraw_hz)
     window.show()
     shown = time.time() - started
     telemetry = window.controller.telemetry
@@ -122,6 +125,7 @@ async def run(seconds: float, started: float) -> None:
         await asyncio.sleep(0.2)
     rate = telemetry.summary().messages_per_s
     print(f"time from process start to window shown: {shown:.2f} s")
+    print(f"graphs redraw at {window.performance.redraw_hz:g} Hz")
     print(f"telemetry {rate:.0f} msg/s (fps + vr_tracking at 144 Hz), {psutil.cpu_count()} cores")
     probe = LagProbe()
     await phase("visible", seconds, probe, lambda: window.performance.frames_drawn)
@@ -141,13 +145,14 @@ async def run(seconds: float, started: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--redraw-hz", type=float, help="graph redraw rate (default: the panel's)")
     args = parser.parse_args()
     started = psutil.Process().create_time()
     app = application()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        loop.run_until_complete(run(args.seconds, started))
+        loop.run_until_complete(run(args.seconds, started, args.redraw_hz))
 
 
 if __name__ == "__main__":
