@@ -140,13 +140,15 @@ class MainWindow(QMainWindow):
         top.addWidget(tables)
         top.addWidget(self.graphs)
         top.setStretchFactor(1, 2)
+        top.setSizes([520, 880])  # the port table's columns readable at first start
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(top)
         main.addWidget(self.log_view)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 1)
+        main.setSizes([620, 220])
         self.setCentralWidget(main)
-        self.resize(1280, 820)
+        self.resize(1400, 860)
 
     def _action(self, text: str, slot: Callable[[], None], shortcut: str | None = None) -> QAction:
         action = QAction(text, self)
