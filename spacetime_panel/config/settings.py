@@ -65,6 +65,17 @@ class SupervisorSettings(_Area):
     log_tail_lines: Annotated[int, Field(ge=10)] = 2000
 
 
+class ProbeSettings(_Area):
+    """How often the port table is checked (issue: observability)."""
+
+    check_interval: Seconds = 2.0
+    #: Full LSP handshakes open a client session inside the Godot editor: at most this often.
+    handshake_interval: Seconds = 30.0
+    timeout: Seconds = 2.0
+    #: A DAP `initialize` clears the editor's breakpoints (unless it syncs them): off.
+    dap_handshake: bool = False
+
+
 class ApiSettings(_Area):
     """The management API (this product's own HTTP server)."""
 
@@ -97,6 +108,7 @@ class Settings(_Area):
     godot: GodotSettings = GodotSettings()
     ports: PortSettings = PortSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    probes: ProbeSettings = ProbeSettings()
     api: ApiSettings = ApiSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     logging: LoggingSettings = LoggingSettings()

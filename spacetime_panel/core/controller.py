@@ -87,7 +87,16 @@ class Controller:
         self._api_key = api_key
         self._clock = clock
         #: The six services of the port table, checked in the background.
-        self.monitor = ServiceMonitor(settings, http, api_key=api_key)
+        probes = settings.probes
+        self.monitor = ServiceMonitor(
+            settings,
+            http,
+            api_key=api_key,
+            check_interval=probes.check_interval,
+            handshake_interval=probes.handshake_interval,
+            timeout=probes.timeout,
+            dap_handshake=probes.dap_handshake,
+        )
         #: The game's telemetry stream (None when telemetry is off or no game is launched).
         self.telemetry: TelemetryClient | None = None
         #: Records telemetry samples to CSV when started (`start_recording`).

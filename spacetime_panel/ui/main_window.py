@@ -47,8 +47,7 @@ log = logging.getLogger(__name__)
 
 VISIBLE_TICK_MS = 250
 HIDDEN_TICK_MS = 1000
-#: Seconds between cheap service checks: the port table is on screen, or only the tray is.
-VISIBLE_CHECK_S = 2.0
+#: Seconds between cheap service checks while only the tray shows (visible: the setting).
 HIDDEN_CHECK_S = 10.0
 #: Telemetry read batching: no later than the next graph redraw, or relaxed in the tray.
 VISIBLE_TELEMETRY_BATCH_S = 1 / 20
@@ -371,7 +370,7 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.timer.setInterval(VISIBLE_TICK_MS)
-        self.controller.monitor.check_interval = VISIBLE_CHECK_S
+        self.controller.monitor.check_interval = self.controller.settings.probes.check_interval
         if self.controller.telemetry is not None:
             self.controller.telemetry.batch_interval = VISIBLE_TELEMETRY_BATCH_S
         self.performance.set_active(True)
@@ -381,7 +380,9 @@ class MainWindow(QMainWindow):
         super().hideEvent(event)
         # Nothing is drawn that nobody can see: graphs stop, the tick slows down.
         self.timer.setInterval(HIDDEN_TICK_MS)
-        self.controller.monitor.check_interval = HIDDEN_CHECK_S
+        self.controller.monitor.check_interval = max(
+            HIDDEN_CHECK_S, self.controller.settings.probes.check_interval
+        )
         if self.controller.telemetry is not None:
             self.controller.telemetry.batch_interval = HIDDEN_TELEMETRY_BATCH_S
         self.performance.set_active(False)

@@ -397,3 +397,12 @@ def test_area_that_is_not_a_table(tmp_path: Path) -> None:
     err = config_error(config_file=config)
     assert err.key == "api"
     assert "table" in err.problem
+
+
+def test_probe_intervals_are_settings() -> None:
+    settings = load_settings(
+        environ={"SPACETIME__PROBES__HANDSHAKE_INTERVAL": "60"}, use_default_file=False
+    )
+    assert settings.probes.handshake_interval == 60
+    assert settings.probes.check_interval == 2.0
+    assert settings.probes.dap_handshake is False
