@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -46,3 +47,15 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s waiting for {what}")
         time.sleep(0.05)
+
+
+async def eventually(
+    condition: Callable[[], object], timeout: float = 15.0, what: str = "a condition"
+) -> None:
+    """The async `wait_until`: re-check every 20 ms while the event loop keeps running."""
+    try:
+        async with asyncio.timeout(timeout * TIME_SCALE):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s: {what}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,15 +15,9 @@ from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.output import OutputLine
 from spacetime_panel.supervisor.program import ProgramStatus
-from tests.conftest import TIME_SCALE, free_port
+from tests.conftest import TIME_SCALE, eventually, free_port
 
 WAIT = 20 * TIME_SCALE
-
-
-async def eventually(condition: Callable[[], object], timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def settings_for(project: Path, **supervisor: float) -> Settings:

@@ -19,7 +19,7 @@ from spacetime_panel.supervisor.policy import RestartPolicy
 from spacetime_panel.supervisor.process import GodotProcess
 from spacetime_panel.supervisor.program import LaunchSpec, SupervisedProgram, Timing
 from spacetime_panel.supervisor.statefile import LaunchRecord, StateFile
-from tests.conftest import TIME_SCALE
+from tests.conftest import TIME_SCALE, eventually
 from tests.integration.conftest import alive
 
 WAIT = 20 * TIME_SCALE
@@ -68,13 +68,6 @@ async def programs() -> AsyncIterator[list[SupervisedProgram]]:
     yield made
     for program in made:
         await program.close(stop_process=True)
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Re-check a condition that no state change signals (output, other processes)."""
-    async with asyncio.timeout(WAIT):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def texts(program: SupervisedProgram) -> list[str]:

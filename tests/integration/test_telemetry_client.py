@@ -19,6 +19,7 @@ from spacetime_panel.telemetry.client import TelemetryClient
 from spacetime_panel.telemetry.codec import RejectKind
 from spacetime_panel.telemetry.stats import ConnectionState
 from tests.conftest import TIME_SCALE, free_port
+from tests.conftest import eventually as until
 
 T0 = 1_700_000_000.0
 FPS = {"fps": 90.0, "frame_time_ms": 11.111, "process_time_ms": 4.2, "physics_time_ms": 1.1}
@@ -54,16 +55,6 @@ MALFORMED = [
 ]
 
 Handler = Callable[[ServerConnection, int], Awaitable[None]]
-
-
-async def until(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``condition`` every 20 ms until true; fail naming ``what`` after the scaled timeout."""
-    try:
-        async with asyncio.timeout(timeout * TIME_SCALE):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s: {what}") from None
 
 
 @asynccontextmanager

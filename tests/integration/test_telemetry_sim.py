@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +11,8 @@ from spacetime_panel.telemetry.client import TelemetryClient
 from spacetime_panel.telemetry.codec import Hello, TelemetryEvent, TrackingSample
 from spacetime_panel.telemetry.stats import ConnectionState
 from tests.conftest import TIME_SCALE
+from tests.conftest import eventually as until
 from tests.integration.sim_process import running_sim
-
-
-async def until(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
-    """Poll ``condition`` every 20 ms until true; fail naming ``what`` after the scaled timeout."""
-    try:
-        async with asyncio.timeout(timeout * TIME_SCALE):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s: {what}") from None
 
 
 async def test_bad_telemetry_is_counted_and_kept_out_of_the_graphs(project: Path) -> None:

@@ -28,17 +28,10 @@ from spacetime_panel.secrets import SecretStore
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.ui.app import DesktopPanel
 from spacetime_panel.ui.main_window import MainWindow
-from tests.conftest import TIME_SCALE, free_port
+from tests.conftest import TIME_SCALE, eventually, free_port
 
 WAIT = 20 * TIME_SCALE
 Scenario = Callable[[DesktopPanel, MainWindow], Coroutine[Any, Any, None]]
-
-
-async def eventually(condition: Callable[[], object], timeout: float = WAIT) -> None:
-    """Re-check `condition` while the Qt and asyncio loop keeps running."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def panel_settings(tmp: Path, *, editor: bool = False) -> Settings:
