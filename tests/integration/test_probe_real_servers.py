@@ -100,3 +100,20 @@ async def test_lsp_probe_on_a_dap_server_is_not_up(
     await listening(port, process)
     status = await probe_lsp("127.0.0.1", port, timeout=2.0 * TIME_SCALE)
     assert status.state is ServiceState.DEGRADED
+
+
+async def test_probe_commands_against_the_real_servers(
+    pylsp: tuple[int, subprocess.Popen[bytes]],
+    debugpy_adapter: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    """The user's command, `spacetime-panel probe lsp|dap`, against both servers."""
+    for kind, (port, process) in (("lsp", pylsp), ("dap", debugpy_adapter)):
+        await listening(port, process)
+        command = [sys.executable, "-m", "spacetime_panel", "probe", kind, "--port", str(port)]
+        result = await asyncio.to_thread(
+            subprocess.run, [*command, "--timeout", str(TIMEOUT)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, (kind, result.stdout, result.stderr)
+        assert f"{kind} 127.0.0.1:{port}: up" in result.stdout
+        if kind == "lsp":
+            assert "[pylsp " in result.stdout  # the server's own name, from serverInfo
