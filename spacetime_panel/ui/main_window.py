@@ -1,6 +1,6 @@
 """The main window: toolbar actions, the port and program tables, graphs, log, status bar.
 
-It reads the Controller's public state on a timer (4 Hz while visible, 1 Hz
+It reads the Controller's public state on a timer (2 Hz while visible, 1 Hz
 hidden, when only the tray needs it) and calls its public methods; it never
 reaches into the supervisor. Output lines and state changes arrive through
 the controller's listeners and are shown on the next tick, in batches.
@@ -45,17 +45,17 @@ from spacetime_panel.ui.tray import PanelTray, ProgramNotifier, TrayState, tray_
 
 log = logging.getLogger(__name__)
 
-VISIBLE_TICK_MS = 250
+VISIBLE_TICK_MS = 500
 HIDDEN_TICK_MS = 1000
 #: Seconds between cheap service checks while only the tray shows (visible: the setting).
 HIDDEN_CHECK_S = 10.0
 #: Telemetry read batching: no later than the next graph redraw, or relaxed in the tray.
 VISIBLE_TELEMETRY_BATCH_S = 1 / 20
-#: Graph redraws a second: under the 30 Hz cap, where the eye still sees motion and the
-#: drawing costs two thirds of 30 Hz (gui_load benchmark).
+#: Graph redraws a second, matched to the telemetry batches: under the 30 Hz cap, smooth
+#: motion for a scrolling graph, two thirds of the drawing of 30 Hz (gui_load benchmark).
 GRAPH_REDRAW_HZ = 20.0
 #: Ticks between looks for discovered games (they beacon once a second).
-INSTANCE_EVERY = 8
+INSTANCE_EVERY = 4
 HIDDEN_TELEMETRY_BATCH_S = 0.25
 TRAY_HINT = "SpaceTime Panel keeps running in the tray; use its menu to quit."
 
