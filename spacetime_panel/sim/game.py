@@ -82,6 +82,8 @@ class GameRuntime:
             self._console.info(f"scene loaded: {event.data['path']}")
         elif event.name == "player_spawned":
             self._console.info(f"player spawned at {event.data['position']}")
+        elif event.name == "log":
+            self._console.info(str(event.data["message"]))
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the return value is the exit code."""

@@ -89,6 +89,7 @@ class World:
         self._load_delay = load_delay
         self._spawn_delay = spawn_delay
         self._spawn_player = spawn_player
+        self._spawn_withheld = False
         self._rng = random.Random(seed)
         self._events: list[WorldEvent] = []
         self.state = SceneState.NONE
@@ -141,6 +142,17 @@ class World:
         ):
             self.player_position = SPAWN_POINT
             self._events.append(WorldEvent("player_spawned", {"position": list(SPAWN_POINT)}))
+        elif (
+            self.state is SceneState.LOADED
+            and not self._spawn_player
+            and not self._spawn_withheld
+            and self._loaded_at is not None
+            and now >= self._loaded_at + self._spawn_delay
+        ):
+            # Said once, when the spawn would have happened: tests wait for this line.
+            self._spawn_withheld = True
+            message = "player spawn withheld (SPACETIME_SIM_NO_PLAYER)"
+            self._events.append(WorldEvent("log", {"level": "warning", "message": message}))
 
     def drain_events(self) -> list[WorldEvent]:
         """Events since the last drain, oldest first."""
