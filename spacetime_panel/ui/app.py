@@ -8,6 +8,7 @@ Godot twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from spacetime_panel.api.server import PortBusy
+from spacetime_panel.config import ConfigError, load_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import PanelService
@@ -24,6 +26,8 @@ from spacetime_panel.ui.settings_dialog import SettingsDialog
 from spacetime_panel.ui.single_instance import SingleInstance, instance_key
 
 APP_NAME = "SpaceTime Panel"
+
+log = logging.getLogger(__name__)
 
 
 def application() -> QApplication:
@@ -64,9 +68,26 @@ class DesktopPanel:
             self.window.tray.hide()
         await self.service.stop()
 
+    def file_settings(self) -> Settings:
+        """What the config file says, without the environment, flags or --demo on top.
+
+        The dialog edits the file: showing the effective settings would write a
+        --demo simulator path or a SPACETIME_* value into it on OK.
+        """
+        if self.config_path.is_file():
+            try:
+                return load_settings(
+                    config_file=self.config_path, environ={}, use_default_file=False
+                )
+            except ConfigError as error:
+                log.warning("config file unreadable, editing defaults instead: %s", error)
+        return Settings()
+
     def open_settings(self) -> None:
         """Open the settings (window-modal, not a nested event loop)."""
-        dialog = SettingsDialog(self.settings, self.secrets, self.config_path, parent=self.window)
+        dialog = SettingsDialog(
+            self.file_settings(), self.secrets, self.config_path, parent=self.window
+        )
         dialog.accepted.connect(lambda: self._settings_saved(dialog))
         self.settings_dialog = dialog
         dialog.open()
@@ -74,7 +95,6 @@ class DesktopPanel:
     def _settings_saved(self, dialog: SettingsDialog) -> None:
         if dialog.result_settings is None or self.window is None:
             return
-        self.settings = dialog.result_settings
         self.window.statusBar().showMessage(
             f"Settings saved to {self.config_path}; restart the panel to apply them.", 10000
         )

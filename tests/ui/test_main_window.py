@@ -266,3 +266,18 @@ def test_soak_20000_telemetry_frames_through_the_gui_loop(
         assert telemetry.rejected == 0
 
     run_panel(scenario)
+
+
+def test_settings_dialog_edits_the_file_not_the_demo_overrides(
+    run_panel: Callable[..., None], tmp_path: Path
+) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        # The running panel uses the simulator (as --demo would); the file says nothing.
+        assert "spacetime-godot-sim" in window.controller.settings.godot.executable
+        assert panel.file_settings().godot.executable == "godot"
+        panel.open_settings()
+        dialog = panel.settings_dialog
+        assert dialog is not None and dialog.isVisible()
+        dialog.reject()
+
+    run_panel(scenario)
