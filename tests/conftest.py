@@ -11,6 +11,9 @@ from typing import TypeVar
 
 import pytest
 
+from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.supervisor.program import ProgramStatus
+
 T = TypeVar("T")
 
 # Multiply every wait in the tests by this on slow machines (SPACETIME_TEST_TIME_SCALE=3).
@@ -59,3 +62,19 @@ async def eventually(
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout * TIME_SCALE:g} s: {what}") from None
+
+
+def program_status(name: str, state: ProgramState, **changes: object) -> ProgramStatus:
+    """A program's status as the views get it: nothing run yet unless `changes` say so."""
+    fields: dict[str, object] = {
+        "pid": None,
+        "started_at": None,
+        "restarts": 0,
+        "last_exit_code": None,
+        "last_failure": None,
+        "blocking_issue": None,
+        "adopted": False,
+        "failures": {},
+        **changes,
+    }
+    return ProgramStatus(name=name, state=state, **fields)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from spacetime_panel.ui.services_view import (
     format_owner,
     format_uptime,
 )
+from tests.conftest import program_status
 
 PORTS = {
     "management_api": 8090,
@@ -48,19 +49,7 @@ def service(name: str, state: ServiceState = ServiceState.UP, **changes: object)
 
 
 def program(name: str, state: ProgramState, **changes: object) -> ProgramStatus:
-    status = ProgramStatus(
-        name=name,
-        state=state,
-        pid=None,
-        started_at=None,
-        restarts=0,
-        last_exit_code=None,
-        last_failure=None,
-        blocking_issue=None,
-        adopted=False,
-        failures={},
-    )
-    return replace(status, **changes)  # type: ignore[arg-type]
+    return program_status(name, state, **changes)
 
 
 def cell(table: ServicesTable | ProgramsTable, row: int, column: int) -> str:

@@ -20,24 +20,13 @@ from spacetime_panel.ui.tray import (
     notification_for,
     tray_summary,
 )
+from tests.conftest import program_status
 
 S = ProgramState
 
 
 def status(state: ProgramState, name: str = "game", **changes: object) -> ProgramStatus:
-    base = ProgramStatus(
-        name=name,
-        state=state,
-        pid=None,
-        started_at=None,
-        restarts=0,
-        last_exit_code=None,
-        last_failure=None,
-        blocking_issue=None,
-        adopted=False,
-        failures={},
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return program_status(name, state, **changes)
 
 
 class Harness:

@@ -7,26 +7,14 @@ from datetime import UTC, datetime
 
 from spacetime_panel.core.health import GameView, compose_health
 from spacetime_panel.supervisor.machine import ProgramState
-from spacetime_panel.supervisor.program import ProgramStatus
+from tests.conftest import program_status
 
 NOW = datetime(2024, 12, 2, 12, 30, 0, tzinfo=UTC)
 
 
 def status(name="game", state=ProgramState.RUNNING, **overrides):
-    values = {
-        "name": name,
-        "state": state,
-        "pid": 4242 if state in (ProgramState.RUNNING, ProgramState.STARTING) else None,
-        "started_at": None,
-        "restarts": 0,
-        "last_exit_code": None,
-        "last_failure": None,
-        "blocking_issue": None,
-        "adopted": False,
-        "failures": {},
-    }
-    values.update(overrides)
-    return ProgramStatus(**values)
+    running = state in (ProgramState.RUNNING, ProgramState.STARTING)
+    return program_status(name, state, **{"pid": 4242 if running else None, **overrides})
 
 
 HEALTHY_VIEW = GameView(
