@@ -7,10 +7,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from spacetime_panel.config.settings import Settings
+from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.program import ProgramStatus
 
@@ -78,3 +81,29 @@ def program_status(name: str, state: ProgramState, **changes: object) -> Program
         **changes,
     }
     return ProgramStatus(name=name, state=state, **fields)  # type: ignore[arg-type]
+
+
+def sim_settings(
+    project: Path, *, editor: bool = False, supervisor: dict[str, float] | None = None
+) -> Settings:
+    """Settings for a panel on the simulated Godot: every port free, no fallback ports."""
+    return Settings.model_validate(
+        {
+            "godot": {
+                "executable": simulator_executable(),
+                "project_path": project,
+                "auto_load_scene": True,
+                "launch_editor": editor,
+            },
+            "ports": {
+                "http": free_port(),
+                "http_fallbacks": [],
+                "telemetry": free_port(),
+                "lsp": free_port(),
+                "dap": free_port(),
+                "discovery": free_port(),
+            },
+            "api": {"port": free_port()},
+            "supervisor": {"stop_timeout": 2, **(supervisor or {})},
+        }
+    )

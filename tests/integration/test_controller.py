@@ -11,33 +11,16 @@ import pytest
 
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller
-from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.output import OutputLine
 from spacetime_panel.supervisor.program import ProgramStatus
-from tests.conftest import TIME_SCALE, eventually, free_port
+from tests.conftest import TIME_SCALE, eventually, sim_settings
 
 WAIT = 20 * TIME_SCALE
 
 
 def settings_for(project: Path, **supervisor: float) -> Settings:
-    return Settings.model_validate(
-        {
-            "godot": {
-                "executable": simulator_executable(),
-                "project_path": project,
-                "auto_load_scene": True,
-            },
-            "ports": {
-                "http": free_port(),
-                "http_fallbacks": [],
-                "telemetry": free_port(),
-                "discovery": free_port(),
-            },
-            "api": {"port": free_port()},
-            "supervisor": {"stop_timeout": 2, **supervisor},
-        }
-    )
+    return sim_settings(project, supervisor=supervisor)
 
 
 @pytest.fixture

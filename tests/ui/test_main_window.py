@@ -23,12 +23,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar
 
 from spacetime_panel.config.settings import Settings
-from spacetime_panel.godot.commands import demo_project, simulator_executable
+from spacetime_panel.godot.commands import demo_project
 from spacetime_panel.secrets import SecretStore
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.ui.app import DesktopPanel
 from spacetime_panel.ui.main_window import MainWindow
-from tests.conftest import TIME_SCALE, eventually, free_port
+from tests.conftest import TIME_SCALE, eventually, sim_settings
 
 WAIT = 20 * TIME_SCALE
 Scenario = Callable[[DesktopPanel, MainWindow], Coroutine[Any, Any, None]]
@@ -37,28 +37,9 @@ Scenario = Callable[[DesktopPanel, MainWindow], Coroutine[Any, Any, None]]
 def panel_settings(tmp: Path, *, editor: bool = False) -> Settings:
     project = tmp / "project"
     shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
-    return Settings.model_validate(
-        {
-            "godot": {
-                "executable": simulator_executable(),
-                "project_path": project,
-                "auto_load_scene": True,
-                "launch_editor": editor,
-            },
-            "ports": {
-                "http": free_port(),
-                "http_fallbacks": [],
-                "telemetry": free_port(),
-                "lsp": free_port(),
-                "dap": free_port(),
-                "discovery": free_port(),
-            },
-            "api": {"port": free_port()},
-            "supervisor": {"stop_timeout": 2},
-            "logging": {"directory": tmp / "logs"},
-            "state_dir": tmp / "state",
-        }
-    )
+    settings = sim_settings(project, editor=editor)
+    logs = settings.logging.model_copy(update={"directory": tmp / "logs"})
+    return settings.model_copy(update={"state_dir": tmp / "state", "logging": logs})
 
 
 @pytest.fixture
