@@ -3,10 +3,15 @@
 The game must hold 90 FPS on the same machine, so the graphs follow
 pyqtgraph's scrolling-plot examples and spend as little as they can:
 
-- one persistent curve per series, pen width 1, no antialiasing; each redraw
-  is a ``setData`` on it, never a new item; clipped to the view and
-  "peak"-downsampled to one bin per pixel, so a 5-minute window draws as
-  many points as a 10-second one;
+- one persistent curve per series (:class:`TraceCurve`), pen width 1, no
+  antialiasing; each redraw is a ``setData`` on it, never a new item. Only
+  the samples inside the window are given to it (clip to view), and a long
+  window is decimated before that ("peak" downsampling in
+  :func:`peak_decimate`, two points per pixel), so a 5-minute window draws
+  as many points as a 10-second one;
+- a curve's bounds are its plot's visible range, so a redraw repaints the
+  plot areas and nothing around them (axes, labels, the toolbar); the
+  legends are plain Qt labels above the plots for the same reason;
 - one :class:`~PySide6.QtCore.QTimer` per widget, at most 30 Hz, reads the
   newest samples of the window from the ring buffers. Nothing else redraws:
   no ``processEvents()``, no redraw per received sample;
@@ -34,9 +39,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -139,18 +152,82 @@ def make_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, **kwargs: Any
     return plot
 
 
-def make_curve(plot: pg.PlotItem, color: str, name: str, *, gaps: bool) -> pg.PlotDataItem:
+class TraceCurve(pg.PlotCurveItem):
+    """A curve whose bounds are its plot's visible range, not its data's.
+
+    pyqtgraph's curves report their data's bounds plus a pen's padding, which
+    pokes past the plot area into the axes, and recomputes them (a min and max
+    per axis) on every ``setData``. The graphs' curves are always clipped to
+    the view, so the view's own rectangle is their true extent: the scene
+    repaints only the plot area on each redraw, and nothing is recomputed.
+    The view's range changes call ``prepareGeometryChange`` through
+    pyqtgraph's ``viewTransformChanged``, as Qt requires.
+    """
+
+    def boundingRect(self) -> QRectF:
+        view = self.getViewBox()
+        if view is None:
+            return QRectF()
+        rect: QRectF = view.viewRect()
+        return rect
+
+    @property
+    def points(self) -> int:
+        """How many points the curve draws now."""
+        return 0 if self.xData is None else len(self.xData)
+
+
+def make_curve(plot: pg.PlotItem, color: str, *, gaps: bool) -> TraceCurve:
     """A persistent curve: pen width 1, no antialiasing; ``gaps`` if its data may hold NaN."""
-    return plot.plot(
+    curve = TraceCurve(
         pen=pg.mkPen(color, width=1),
-        name=name,
         antialias=False,
         connect="finite" if gaps else "all",
         skipFiniteCheck=not gaps,
-        # One peak-downsampled bin per pixel (pyqtgraph's default is 5): a bin's min and max
-        # are both drawn, so no spike is lost, and a 60 s window costs what a 10 s one does.
-        autoDownsampleFactor=1.0,
     )
+    plot.addItem(curve)
+    return curve
+
+
+def peak_decimate(
+    x: FloatArray, rows: FloatArray, first_number: int, pixels: int
+) -> tuple[FloatArray, FloatArray]:
+    """Samples ``x`` (n) and ``rows`` (k x n) cut to at most about two points per pixel.
+
+    pyqtgraph's "peak" downsampling: with more than two samples per pixel,
+    each bin of ``ds`` samples becomes two points at the bin's first x, its
+    lowest and its highest value, so no spike is lost. Bins are counted from
+    the samples' absolute numbers (``first_number`` is that of ``x[0]``): a
+    new sample does not move the bins, and a scrolling curve does not
+    shimmer. Without NaN in ``rows``; returns the inputs when there is
+    nothing to cut.
+    """
+    n = len(x)
+    if pixels < 1 or n <= 2 * pixels:
+        return x, rows
+    ds = math.ceil(n / pixels)
+    head = (-first_number) % ds
+    starts = np.arange(head, n, ds)
+    if head:
+        starts = np.concatenate(([0], starts))
+    peaks = np.empty((rows.shape[0], 2 * len(starts)))
+    peaks[:, 0::2] = np.minimum.reduceat(rows, starts, axis=1)
+    peaks[:, 1::2] = np.maximum.reduceat(rows, starts, axis=1)
+    return np.repeat(x[starts], 2), peaks
+
+
+def legend(entries: list[tuple[str, str]], dashed: tuple[str, ...] = ()) -> QLabel:
+    """A legend as one Qt label (``(colour, name)`` pairs; ``dashed`` names a line).
+
+    It lives outside the plots, so a redraw never repaints its text.
+    """
+    parts = []
+    for color, name in entries:
+        mark = "- -" if name in dashed else "\u2501\u2501"
+        parts.append(f'<span style="color:{color}">{mark}</span>&nbsp;{name}')
+    label = QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
+    label.setStyleSheet("font-size: 8pt;")
+    return label
 
 
 class ScrollingGraph(QWidget):
@@ -198,9 +275,17 @@ class ScrollingGraph(QWidget):
         self.header.addWidget(self.window_combo)
         self.header.addWidget(self.pause_button)
         self.plots = pg.GraphicsLayoutWidget()
+        # One repaint of the rectangle around what changed (the plot areas) per redraw,
+        # instead of one per changed item.
+        self.plots.setViewportUpdateMode(
+            QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate
+        )
+        self.legends = QHBoxLayout()
+        self.legends.setContentsMargins(LEFT_AXIS_WIDTH, 0, 0, 0)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addLayout(self.header)
+        outer.addLayout(self.legends)
         outer.addWidget(self.plots, 1)
 
     # -- what the main window calls ---------------------------------------------

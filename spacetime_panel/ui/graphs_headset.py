@@ -38,6 +38,7 @@ from spacetime_panel.ui.graphs import (
     ScrollingGraph,
     euler_degrees,
     finite_bounds,
+    legend,
     make_curve,
     make_plot,
 )
@@ -102,39 +103,31 @@ class HeadsetGraph(ScrollingGraph):
 
         self.position_plot = make_plot(self.plots, 0, 0)
         self.position_plot.setLabel("left", "position", units="m")
-        self.position_plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
         self.position_plot.getAxis("bottom").setStyle(showValues=False)
         self.angle_plot = make_plot(self.plots, 1, 0)
         self.angle_plot.setLabel("left", "degrees")
         self.angle_plot.setLabel("bottom", "seconds before the newest pose")
-        self.angle_plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
         self.trail_plot = make_plot(self.plots, 0, 1, rowspan=2)
         self.trail_plot.setAspectLocked(True)
         self.trail_plot.invertY(True)  # Godot's forward is -z: up on screen
         self.trail_plot.setLabel("bottom", "x", units="m")
         self.trail_plot.setLabel("left", "z", units="m")
         self.trail_plot.setTitle(f"top-down, last {trail_s:g} s", size="8pt")
-        self.trail_plot.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.plots.ci.layout.setColumnStretchFactor(0, 3)
         self.plots.ci.layout.setColumnStretchFactor(1, 2)
 
         self.position_curves = tuple(
-            make_curve(self.position_plot, color, name, gaps=True)
-            for color, name in zip(AXIS_COLORS, "xyz", strict=True)
+            make_curve(self.position_plot, color, gaps=True) for color in AXIS_COLORS
         )
         self.angle_curves = tuple(
-            make_curve(self.angle_plot, color, name, gaps=True)
-            for color, name in zip(AXIS_COLORS, ("yaw", "pitch", "roll"), strict=True)
+            make_curve(self.angle_plot, color, gaps=True) for color in AXIS_COLORS
         )
-        for plot in (self.position_plot, self.angle_plot):
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-        # The trail's x is not time: no clipping or downsampling (both assume sorted x).
         colors = (HEADSET_COLOR, LEFT_COLOR, RIGHT_COLOR)
-        self.trail_curves = tuple(
-            make_curve(self.trail_plot, color, name, gaps=True)
-            for color, name in zip(colors, DEVICES, strict=True)
-        )
+        self.trail_curves = tuple(make_curve(self.trail_plot, color, gaps=True) for color in colors)
+        axis_names = ("x / yaw", "y / pitch", "z / roll")
+        self.legends.addWidget(legend(list(zip(AXIS_COLORS, axis_names, strict=True))))
+        self.legends.addStretch(1)
+        self.legends.addWidget(legend(list(zip(colors, DEVICES, strict=True))))
         self.markers = pg.ScatterPlotItem(size=7, pen=None, antialias=False)
         self.trail_plot.addItem(self.markers)
         self._marker_brushes = [pg.mkBrush(color) for color in colors]
@@ -240,7 +233,7 @@ class HeadsetGraph(ScrollingGraph):
             trail_x, trail_z = device[0, trail].copy(), device[2, trail].copy()
             trails.append((trail_x, trail_z))
             if np.isnan(trail_x).all():
-                if curve.xData is not None:  # an absent device costs nothing once cleared
+                if curve.points:  # an absent device costs nothing once cleared
                     curve.setData([], [])
             else:
                 curve.setData(trail_x, trail_z)

@@ -7,9 +7,10 @@ them, a :class:`~spacetime_panel.ui.stats_strip.StatsStrip` shows the
 summary's figures, a few times a second.
 
 Frame timing is spiky and a spike is what the developer is looking for, so
-the curves are never decimated here: every sample of the window goes to
-pyqtgraph, whose "peak" downsampling keeps each spike's extremes. See
-:mod:`.graphs` for the redraw policy.
+a long window is only ever cut by "peak" decimation (each pixel's lowest and
+highest sample, :func:`~.graphs.peak_decimate`); while paused, zooming in
+redraws the zoomed part from every sample. See :mod:`.graphs` for the
+redraw policy.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from spacetime_panel.ui.graphs import (
     AxisRange,
     FloatArray,
     ScrollingGraph,
+    legend,
     make_curve,
     make_plot,
+    peak_decimate,
 )
 from spacetime_panel.ui.stats_strip import StatsStrip
 
@@ -79,6 +82,7 @@ class PerformanceGraph(ScrollingGraph):
         # views change under pyqtgraph with the next sample, and a paused graph keeps these.
         self._data: FloatArray = np.zeros((5, MAX_POINTS))
         self.points = 0  # samples in the drawn window
+        self._first_number = 0  # the absolute number of the window's first sample
         self._drawn_key: tuple[int, int, float] | None = None
 
         self.stats_strip = StatsStrip()
@@ -86,28 +90,39 @@ class PerformanceGraph(ScrollingGraph):
 
         self.fps_plot = make_plot(self.plots, 0, 0)
         self.fps_plot.setLabel("left", "FPS")
-        self.fps_plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
         self.fps_plot.getAxis("bottom").setStyle(showValues=False)
         self.time_plot = make_plot(self.plots, 1, 0)
         self.time_plot.setLabel("left", "ms")
         self.time_plot.setLabel("bottom", "seconds before the newest frame")
-        self.time_plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
         self.plots.ci.layout.setRowStretchFactor(0, 2)
         self.plots.ci.layout.setRowStretchFactor(1, 3)
 
-        self.fps_curve = make_curve(self.fps_plot, FPS_COLOR, "fps", gaps=False)
-        self.frame_curve = make_curve(self.time_plot, FRAME_COLOR, "frame", gaps=False)
-        self.process_curve = make_curve(self.time_plot, PROCESS_COLOR, "process", gaps=False)
-        self.physics_curve = make_curve(self.time_plot, PHYSICS_COLOR, "physics", gaps=False)
+        self.fps_curve = make_curve(self.fps_plot, FPS_COLOR, gaps=False)
+        self.frame_curve = make_curve(self.time_plot, FRAME_COLOR, gaps=False)
+        self.process_curve = make_curve(self.time_plot, PROCESS_COLOR, gaps=False)
+        self.physics_curve = make_curve(self.time_plot, PHYSICS_COLOR, gaps=False)
         self.curves = (self.fps_curve, self.frame_curve, self.process_curve, self.physics_curve)
         line_pen = pg.mkPen(BUDGET_COLOR, width=1, style=Qt.PenStyle.DashLine)
         self.target_line = pg.InfiniteLine(self.refresh_hz, angle=0, pen=line_pen)
         self.fps_plot.addItem(self.target_line, ignoreBounds=True)
         self.budget_line = pg.InfiniteLine(self.budget_ms, angle=0, pen=line_pen)
         self.time_plot.addItem(self.budget_line, ignoreBounds=True)
-        for plot in (self.fps_plot, self.time_plot):
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
+        self.legends.addWidget(
+            legend(
+                [
+                    (FPS_COLOR, "fps"),
+                    (BUDGET_COLOR, "refresh rate / frame budget"),
+                    (FRAME_COLOR, "frame"),
+                    (PROCESS_COLOR, "process"),
+                    (PHYSICS_COLOR, "physics"),
+                ],
+                dashed=("refresh rate / frame budget",),
+            )
+        )
+        self.legends.addStretch(1)
+        # Zooming while paused, or resizing, redraws the visible part at the new resolution.
+        self.fps_plot.vb.sigXRangeChanged.connect(self._show_curves)
+        self.fps_plot.vb.sigResized.connect(self._show_curves)
 
         self.fps_range = AxisRange(min_span=10.0, floor=0.0)
         self.ms_range = AxisRange(min_span=5.0, floor=0.0, padding=0.08)
@@ -187,10 +202,28 @@ class PerformanceGraph(ScrollingGraph):
         data[3, :n] = series.process_time_ms[start:]
         data[4, :n] = series.physics_time_ms[start:]
         self.points = n
-        x = data[0, :n]
-        for row, curve in enumerate(self.curves, start=1):
-            curve.setData(x, data[row, :n])
+        self._first_number = buffers.fps.total - n
+        self._show_curves()
         return True
+
+    def _show_curves(self) -> None:
+        """Give the curves the samples inside the x range, decimated to its pixels."""
+        n = self.points
+        data = self._data[:, :n]
+        if self.paused:  # zoomed or panned, perhaps: the visible part only, in more detail
+            low, high = self.fps_plot.viewRange()[0]
+            start, stop = np.searchsorted(data[0], (low, high))
+            start, stop = max(0, int(start) - 1), min(n, int(stop) + 1)
+        else:
+            start, stop = 0, n
+        x, rows = peak_decimate(
+            data[0, start:stop],
+            data[1:, start:stop],
+            self._first_number + start,
+            int(self.fps_plot.vb.width()),
+        )
+        for row, curve in zip(rows, self.curves, strict=True):
+            curve.setData(x, row)
 
     def _follow_ranges(self) -> None:
         n = self.points

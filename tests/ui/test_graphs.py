@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from spacetime_panel.sim.world import quat_from_euler
 from spacetime_panel.telemetry import TelemetryBuffers, TelemetrySession, TelemetrySummary
-from spacetime_panel.ui.graphs import WAITING_TEXT, AxisRange, euler_degrees
+from spacetime_panel.ui.graphs import WAITING_TEXT, AxisRange, euler_degrees, peak_decimate
 from spacetime_panel.ui.graphs_headset import MAX_TRACKING_POINTS, HeadsetGraph
 from spacetime_panel.ui.graphs_performance import PerformanceGraph
 from tests.conftest import TIME_SCALE
@@ -109,7 +109,7 @@ def test_performance_curves_hold_the_newest_window_of_the_buffers(qtbot, game, s
 
     n = graph.points
     series = game.buffers.fps_series(n)
-    x, y = graph.fps_curve.getOriginalDataset()
+    x, y = graph.fps_curve.getData()
     assert 895 <= n <= 901  # 10 s at 90 Hz
     np.testing.assert_array_equal(y, series.fps)
     np.testing.assert_allclose(x, series.timestamp - series.timestamp[-1])
@@ -158,6 +158,62 @@ def test_window_length_sets_the_points_and_the_x_range(qtbot, game):
         graph.set_window(3600.0)
 
 
+def test_a_long_window_is_peak_decimated_and_keeps_every_spike(qtbot, game):
+    game.send(300.0)  # 27,000 samples; every 100th frame is a 25 ms spike
+    graph = performance_graph(qtbot, game, window_s=300.0)
+    graph.show()
+    qtbot.waitUntil(lambda: graph.points == len(game.buffers.fps), timeout=WAIT_MS)
+    pixels = int(graph.fps_plot.vb.width())
+    x, fps = graph.fps_curve.getData()
+    frame = graph.frame_curve.getData()[1]
+    assert 0 < len(x) <= 2 * pixels + 2  # two points per pixel, not 27,000
+    assert len(frame) == len(x)
+    series = game.buffers.fps_series(graph.points)
+    assert frame.max() == series.frame_time_ms.max() == 25.0  # the spikes survive
+    assert fps.min() == series.fps.min()
+    assert x[0] >= -300.0 and x[-1] == pytest.approx(0.0, abs=0.1)
+
+
+def test_zooming_a_paused_graph_shows_the_visible_samples_in_detail(qtbot, game):
+    game.send(62.0)
+    graph = performance_graph(qtbot, game, window_s=60.0)
+    graph.show()
+    qtbot.waitUntil(lambda: 5395 <= graph.points <= 5401, timeout=WAIT_MS)
+    assert len(graph.frame_curve.getData()[0]) < graph.points  # decimated at 60 s
+
+    graph.set_paused(True)
+    graph.fps_plot.setXRange(-2.0, 0.0, padding=0.0)
+    x, frame = graph.frame_curve.getData()
+    series = game.buffers.fps_series(len(x))
+    np.testing.assert_array_equal(frame, series.frame_time_ms)  # every sample of those 2 s
+    assert 180 <= len(x) <= 184
+
+    graph.set_paused(False)  # back to the whole window
+    assert graph.fps_plot.viewRange()[0] == pytest.approx([-60.0, 0.0])
+    assert graph.fps_curve.getData()[0][0] < -59.0
+
+
+def test_peak_decimation_keeps_extremes_and_stays_put_as_samples_arrive():
+    rng = np.random.default_rng(7)
+    n, pixels = 10_000, 300
+    rows = rng.normal(size=(2, n + 1))
+    rows[0, 4321] = 50.0  # a spike
+    x = np.arange(n + 1, dtype=float)
+    dx, drows = peak_decimate(x[:n], rows[:, :n], 1000, pixels)
+    assert len(dx) <= 2 * pixels + 2 and drows.shape == (2, len(dx))
+    assert drows[0].max() == 50.0 and drows[1].min() == rows[1, :n].min()
+    # One more sample: every bin but the newest is the same, so the curve does not shimmer.
+    dx2, drows2 = peak_decimate(x[1:], rows[:, 1 : n + 1], 1001, pixels)
+    common = np.intersect1d(dx[2:-2], dx2[2:-2])
+    assert len(common) > 200
+    keep, keep2 = np.isin(dx, common), np.isin(dx2, common)
+    np.testing.assert_array_equal(drows[:, keep], drows2[:, keep2])
+    # Few samples are not touched.
+    same_x, same_rows = peak_decimate(x[:500], rows[:, :500], 0, pixels)
+    np.testing.assert_array_equal(same_x, x[:500])
+    np.testing.assert_array_equal(same_rows, rows[:, :500])
+
+
 def test_budget_line_follows_the_refresh_rate(qtbot, game):
     game.send(2.0)
     graph = performance_graph(qtbot, game)
@@ -187,12 +243,12 @@ def test_pause_freezes_the_curves_while_data_keeps_coming(qtbot, game, stream):
 
     qtbot.mouseClick(graph.pause_button, Qt.MouseButton.LeftButton)
     assert graph.paused and graph.pause_button.isChecked()
-    frozen_x, frozen_y = (a.copy() for a in graph.fps_curve.getOriginalDataset())
+    frozen_x, frozen_y = (a.copy() for a in graph.fps_curve.getData())
     drawn, ticks, sent = graph.frames_drawn, graph.timer_ticks, game.frames
     qtbot.waitUntil(
         lambda: graph.timer_ticks > ticks + 5 and game.frames > sent + 20, timeout=WAIT_MS
     )
-    x, y = graph.fps_curve.getOriginalDataset()
+    x, y = graph.fps_curve.getData()
     np.testing.assert_array_equal(x, frozen_x)
     np.testing.assert_array_equal(y, frozen_y)
     assert graph.frames_drawn == drawn
@@ -275,10 +331,10 @@ def test_no_telemetry_shows_waiting_and_draws_nothing(qtbot):
     qtbot.waitUntil(lambda: not graph.stats_strip.waiting, timeout=WAIT_MS)
 
     source[0] = None  # the client went away: the curves empty, the text comes back
-    qtbot.waitUntil(lambda: graph.fps_curve.xData is None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: graph.fps_curve.points == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: headset.status_label.text() == WAITING_TEXT, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: graph.stats_strip.text() == WAITING_TEXT, timeout=WAIT_MS)
-    assert headset.position_curves[0].xData is None
+    assert headset.position_curves[0].points == 0
 
 
 def test_euler_angles_from_known_quaternions():
@@ -309,7 +365,7 @@ def test_headset_graph_draws_poses_and_the_tracked_devices(qtbot, game, stream):
     qtbot.waitUntil(lambda: graph.status_label.text() != WAITING_TEXT, timeout=WAIT_MS)
 
     series = game.buffers.tracking_series(graph.points)
-    x, _ = graph.position_curves[0].getOriginalDataset()
+    x, _ = graph.position_curves[0].getData()
     np.testing.assert_allclose(x, series.timestamp - series.timestamp[-1])
     for axis, curve in enumerate(graph.position_curves):
         np.testing.assert_array_equal(curve.yData, series.headset_position[axis])
@@ -325,7 +381,7 @@ def test_headset_graph_draws_poses_and_the_tracked_devices(qtbot, game, stream):
     assert "left controller absent" in graph.status_label.text()
     assert "right controller tracked" in graph.status_label.text()
     headset_trail, left_trail, right_trail = graph.trail_curves
-    assert left_trail.xData is None
+    assert left_trail.points == 0
     np.testing.assert_array_equal(
         right_trail.xData, series.right_position[0][-len(right_trail.xData) :]
     )
