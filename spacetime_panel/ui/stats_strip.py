@@ -4,7 +4,15 @@ It shows a :class:`~spacetime_panel.telemetry.TelemetrySummary` as a few
 labels: FPS now/avg/min, frame time p50/p95/p99, the share of frames over
 budget and the dropped frames. It is updated a few times a second by
 :class:`~spacetime_panel.ui.graphs_performance.PerformanceGraph`, never per
-frame, and a label's text is set only when it changes.
+frame, and a label's text is set only when it changes (``QLabel.setText``
+returns early on the same text).
+
+Figures changing four times a second must not cost a repaint of the window
+around them (measured: a plain label's new text repainted the whole
+performance tab, four times a second). So each figure label has a fixed
+size, that of its widest usual text (Qt then does not ask the layouts
+above it to recompute), grown once if a text is wider; and the strip paints
+its own background (Qt then repaints no widget underneath it).
 """
 
 from __future__ import annotations
@@ -18,6 +26,13 @@ from spacetime_panel.ui.graphs import WAITING_TEXT
 STALE_AFTER_S = 2.0
 # Over-budget share and dropped frames are shown in this colour when they are not zero.
 ALERT_STYLE = "color: #ef5350;"
+# The widest usual text of each figure (digits are equally wide in the UI fonts); a wider
+# one (a game unlocked at 2,000 FPS) widens its label once.
+WIDEST_FPS = "FPS 000.0 now · 000.0 avg · 000.0 min"
+WIDEST_FRAME_TIME = "frame p50 00.00 · p95 00.00 · p99 000.00 ms"
+WIDEST_OVER_BUDGET = "100.0 % over 00.00 ms budget"
+WIDEST_DROPPED = "00000 dropped"
+WIDEST_STALE = "no new frames for 000 s"
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -52,6 +67,11 @@ class StatsStrip(QWidget):
             self.over_budget_label,
             self.dropped_label,
         )
+        widest = (WIDEST_FPS, WIDEST_FRAME_TIME, WIDEST_OVER_BUDGET, WIDEST_DROPPED, WIDEST_STALE)
+        for label, text in zip((*self._figures, self.stale_label), widest, strict=True):
+            width = label.fontMetrics().horizontalAdvance(text)
+            label.setFixedSize(width, label.sizeHint().height())
+        self.setAutoFillBackground(True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(14)
@@ -83,28 +103,37 @@ class StatsStrip(QWidget):
         if summary is None or waiting:
             self.stale_label.hide()
             return
-        self.fps_label.setText(
+        self._set(
+            self.fps_label,
             f"FPS {_number(summary.fps_now)} now · {_number(summary.fps_avg)} avg"
-            f" · {_number(summary.fps_min)} min"
+            f" · {_number(summary.fps_min)} min",
         )
-        self.frame_time_label.setText(
+        self._set(
+            self.frame_time_label,
             f"frame p50 {_number(summary.frame_time_p50_ms, 2)}"
             f" · p95 {_number(summary.frame_time_p95_ms, 2)}"
-            f" · p99 {_number(summary.frame_time_p99_ms, 2)} ms"
+            f" · p99 {_number(summary.frame_time_p99_ms, 2)} ms",
         )
         share = summary.over_budget_share or 0.0
-        self.over_budget_label.setText(
-            f"{share * 100.0:.1f} % over {summary.budget_ms:.2f} ms budget"
+        self._set(
+            self.over_budget_label, f"{share * 100.0:.1f} % over {summary.budget_ms:.2f} ms budget"
         )
         self._alert(self.over_budget_label, share > 0.0)
-        self.dropped_label.setText(f"{summary.dropped_frames} dropped")
+        self._set(self.dropped_label, f"{summary.dropped_frames} dropped")
         self._alert(self.dropped_label, summary.dropped_frames > 0)
         age = summary.sample_age_s
         stale = age is not None and age > STALE_AFTER_S
         if stale:
-            self.stale_label.setText(f"no new frames for {age:.0f} s")
+            self._set(self.stale_label, f"no new frames for {age:.0f} s")
         if stale != (not self.stale_label.isHidden()):
             self.stale_label.setVisible(stale)
+
+    @staticmethod
+    def _set(label: QLabel, text: str) -> None:
+        label.setText(text)
+        width = label.fontMetrics().horizontalAdvance(text)
+        if width > label.width():  # wider than planned: grow once (the one re-layout)
+            label.setFixedWidth(width)
 
     def _alert(self, label: QLabel, alert: bool) -> None:
         # A style sheet change re-polishes the label: only do it on a change.
