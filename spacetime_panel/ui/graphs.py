@@ -63,6 +63,8 @@ MAX_SAMPLE_HZ = 240.0
 RANGE_HZ = 4.0  # y-range checks per second
 WAITING_TEXT = "waiting for telemetry"
 LEFT_AXIS_WIDTH = 52  # pixels
+TICK_LENGTH = 4  # pixels, outwards
+AXIS_GAP = 2  # pixels between an axis and its plot area
 
 
 class AxisRange:
@@ -141,7 +143,7 @@ def euler_degrees(rotation: FloatArray) -> FloatArray:
 
 
 def make_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, **kwargs: Any) -> pg.PlotItem:
-    """A plot with auto-range, mouse, menu, the auto-range button and the grid off."""
+    """A plot with auto-range, mouse, menu, the auto-range button and the grid off; ticks out."""
     plot = layout.addPlot(row=row, col=col, **kwargs)
     plot.enableAutoRange(x=False, y=False)
     plot.setMouseEnabled(x=False, y=False)
@@ -149,6 +151,13 @@ def make_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, **kwargs: Any
     plot.hideButtons()
     # Equal axis widths line the time axes of stacked plots up.
     plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+    # An axis that touches the plot area is repainted with every redraw of the curves: ticks
+    # point out of the plot (pyqtgraph's point in), and a gap of two pixels parts the axes
+    # from the plot area (a shared edge counts as touching once rounded to pixels).
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setStyle(tickLength=TICK_LENGTH)
+    plot.layout.setColumnSpacing(0, AXIS_GAP)  # PlotItem's grid: left axis | plot area
+    plot.layout.setRowSpacing(2, AXIS_GAP)  # plot area above the bottom axis
     return plot
 
 
@@ -276,9 +285,13 @@ class ScrollingGraph(QWidget):
         self.header.addWidget(self.pause_button)
         self.plots = pg.GraphicsLayoutWidget()
         # One repaint of the rectangle around what changed (the plot areas) per redraw,
-        # instead of one per changed item.
+        # instead of one per changed item; and exactly that rectangle: nothing here is
+        # antialiased, so Qt need not widen it by two pixels into the axes.
         self.plots.setViewportUpdateMode(
             QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate
+        )
+        self.plots.setOptimizationFlag(
+            QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True
         )
         self.legends = QHBoxLayout()
         self.legends.setContentsMargins(LEFT_AXIS_WIDTH, 0, 0, 0)

@@ -103,7 +103,7 @@ class HeadsetGraph(ScrollingGraph):
 
         self.position_plot = make_plot(self.plots, 0, 0)
         self.position_plot.setLabel("left", "position", units="m")
-        self.position_plot.getAxis("bottom").setStyle(showValues=False)
+        self.position_plot.hideAxis("bottom")  # the plot below shows the time
         self.angle_plot = make_plot(self.plots, 1, 0)
         self.angle_plot.setLabel("left", "degrees")
         self.angle_plot.setLabel("bottom", "seconds before the newest pose")

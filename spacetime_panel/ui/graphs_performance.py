@@ -90,7 +90,7 @@ class PerformanceGraph(ScrollingGraph):
 
         self.fps_plot = make_plot(self.plots, 0, 0)
         self.fps_plot.setLabel("left", "FPS")
-        self.fps_plot.getAxis("bottom").setStyle(showValues=False)
+        self.fps_plot.hideAxis("bottom")  # the plot below shows the time
         self.time_plot = make_plot(self.plots, 1, 0)
         self.time_plot.setLabel("left", "ms")
         self.time_plot.setLabel("bottom", "seconds before the newest frame")
