@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -234,9 +234,7 @@ def legend(entries: list[tuple[str, str]], dashed: tuple[str, ...] = ()) -> QLab
     for color, name in entries:
         mark = "- -" if name in dashed else "\u2501\u2501"
         parts.append(f'<span style="color:{color}">{mark}</span>&nbsp;{name}')
-    label = QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
-    label.setStyleSheet("font-size: 8pt;")
-    return label
+    return QLabel("&nbsp;&nbsp;&nbsp;".join(parts))
 
 
 class ScrollingGraph(QWidget):
@@ -293,12 +291,21 @@ class ScrollingGraph(QWidget):
         self.plots.setOptimizationFlag(
             QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True
         )
-        self.legends = QHBoxLayout()
-        self.legends.setContentsMargins(LEFT_AXIS_WIDTH, 0, 0, 0)
+        # The legends, on the plots' black above them (a white headset line must show).
+        legend_bar = QWidget()
+        legend_bar.setObjectName("legendBar")
+        legend_bar.setStyleSheet(
+            "#legendBar { background: black; } QLabel { color: #bbbbbb; font-size: 8pt; }"
+        )
+        legend_bar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.legends = QHBoxLayout(legend_bar)
+        self.legends.setContentsMargins(LEFT_AXIS_WIDTH, 3, 6, 0)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
+        outer.setSpacing(0)
         outer.addLayout(self.header)
-        outer.addLayout(self.legends)
+        outer.addSpacing(4)
+        outer.addWidget(legend_bar)
         outer.addWidget(self.plots, 1)
 
     # -- what the main window calls ---------------------------------------------
