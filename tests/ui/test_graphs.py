@@ -128,6 +128,35 @@ def test_performance_curves_hold_the_newest_window_of_the_buffers(qtbot, game, s
     assert graph.time_plot.viewRange()[1][1] >= series.frame_time_ms.max()
 
 
+def test_a_redraw_repaints_the_curves_but_not_the_axes(qtbot, game, stream):
+    game.send(3.0)
+    graph = performance_graph(qtbot, game)
+    graph.show()
+    qtbot.waitUntil(lambda: graph.frames_drawn > 0, timeout=WAIT_MS)
+    settle(qtbot, graph, ticks=4)  # the first layout and range changes are painted
+
+    paints: dict[str, int] = {"curve": 0, "axes": 0}
+
+    def counting(item, kind):
+        original = item.paint
+
+        def paint(*args):
+            paints[kind] += 1
+            return original(*args)
+
+        item.paint = paint
+
+    counting(graph.frame_curve, "curve")
+    for plot in (graph.fps_plot, graph.time_plot):
+        for name in ("left", "bottom"):
+            counting(plot.getAxis(name), "axes")
+    stream.start()
+    qtbot.waitUntil(lambda: paints["curve"] >= 10, timeout=WAIT_MS)
+    # The axes have fixed ranges here; were they touching the plot area, Qt would repaint
+    # them with every frame (ticks reaching in, a shared edge, the antialiasing margin).
+    assert paints["axes"] <= 4  # a y range or two that followed the data, at most
+
+
 def test_redraws_stop_when_nothing_new_arrives(qtbot, game):
     game.send(3.0)
     graph = performance_graph(qtbot, game)
