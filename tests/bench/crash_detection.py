@@ -21,31 +21,19 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from harness import free_port, percentile
 
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller
 from spacetime_panel.godot.commands import demo_project, simulator_executable
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.program import ProgramStatus
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def line(name: str, values_ms: list[float]) -> str:

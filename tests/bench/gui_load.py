@@ -24,7 +24,6 @@ import asyncio
 import os
 import resource
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ os.environ.setdefault("SPACETIME_SIM_RATE_HZ", "144")
 
 import psutil
 import qasync
+from harness import free_port, percentile
 from keyring.backends import fail
 from PySide6.QtCore import Qt, QTimer
 
@@ -43,17 +43,6 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.godot.commands import demo_project, simulator_executable
 from spacetime_panel.secrets import SecretStore
 from spacetime_panel.ui.app import DesktopPanel, application
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 class LagProbe:

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 
+from harness import free_port
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -84,12 +85,6 @@ def cpu_pipeline(frames: list[str]) -> tuple[float, int]:
     elapsed = time.process_time() - start
     assert session.decoder.rejected == 0, session.last_rejected
     return elapsed, summaries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def send_forever(port: int, count: int) -> None:
