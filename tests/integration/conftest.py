@@ -62,12 +62,7 @@ class Serve:
         return [
             *PANEL,
             "serve",
-            "--port", str(self.port),
-            "--godot-port", str(self.godot_port),
-            "--telemetry-port", str(self.telemetry_port),
-            "--lsp-port", str(self.lsp_port),
-            "--dap-port", str(self.dap_port),
-            "--discovery-port", str(self.discovery_port),
+            *self.where(),
             *(where if godot else []),
             "--log-dir", str(self.tmp / "logs"),
             "--state-dir", str(self.tmp / "state"),
