@@ -17,6 +17,13 @@ Telemetry faults (game only):
   is off). The drop is abrupt (TCP closed without a close frame), like a
   crashed peer or a pulled cable; the server keeps listening, so clients can
   reconnect at once.
+
+Bridge fault (game only):
+
+- ``SPACETIME_SIM_NO_BRIDGE=1`` runs a game without the SpaceTime bridge, as
+  a real Godot project without the addon would: it starts, prints and stays
+  up until it is stopped, but serves nothing (no HTTP, telemetry, beacon or
+  port file).
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class Faults:
     spawn_child: bool = False
     bad_telemetry: bool = False
     telemetry_flap: float | None = None
+    no_bridge: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], prefix: str = GAME_PREFIX) -> Faults:
@@ -79,6 +87,7 @@ class Faults:
             spawn_child=env_flag(env, prefix + "SPAWN_CHILD"),
             bad_telemetry=env_flag(env, prefix + "BAD_TELEMETRY"),
             telemetry_flap=env_seconds(env, prefix + "TELEMETRY_FLAP") or None,
+            no_bridge=env_flag(env, prefix + "NO_BRIDGE"),
         )
 
 

@@ -107,6 +107,12 @@ class GameRuntime:
         ):
             return 0
 
+        if self._faults.no_bridge:
+            # A project without the addon: the game runs, nobody answers.
+            console.info("sim: this game has no SpaceTime bridge; serving nothing")
+            await lifecycle.wait_stop()
+            return 0
+
         try:
             http_sock = bind_first_free(self._settings.http_ports(), HOST)
         except PortsBusyError as exc:
