@@ -1,0 +1,225 @@
+"""project.godot as text lines, edited without disturbing anything else.
+
+Godot rewrites the whole file when its editor saves settings; we must not.
+A `ProjectFile` keeps every line with its own terminator (CRLF stays CRLF, a
+missing final newline stays missing), finds sections and `key=value` entries
+whose values may span lines (input maps, dictionaries), and inserts, replaces
+or deletes single entries. Everything else is left byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+_HEADER = re.compile(r"^\s*\[([^\]\n]*)\]\s*(?:;.*)?$")
+_OPENERS, _CLOSERS = "([{", ")]}"
+# Godot's own files are UTF-8; surrogateescape keeps any odd byte as it was.
+_ENCODING, _ERRORS = "utf-8", "surrogateescape"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One `key=value` (value as written, lines joined by newline) at lines [start, end)."""
+
+    section: str
+    key: str
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """A `[name]` header at `header` (None for the top, before any header); body to `end`."""
+
+    name: str
+    header: int | None
+    end: int
+
+
+def _line_terminator(line: str) -> str:
+    for ending in ("\r\n", "\n", "\r"):
+        if line.endswith(ending):
+            return ending
+    return ""
+
+
+def _value_open(text: str, depth: int, in_string: bool) -> tuple[int, bool]:
+    """Bracket depth and string state after `text`, so multi-line values are followed."""
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == ";":
+            break  # a comment runs to the end of the line
+        elif char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS:
+            depth = max(0, depth - 1)
+    return depth, in_string
+
+
+def _unquote_key(key: str) -> str:
+    key = key.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        return key[1:-1]
+    return key
+
+
+class ProjectFile:
+    """The lines of a project.godot, parsed again after each edit."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: list[str] = text.splitlines(keepends=True)
+        self.sections: list[Section] = []
+        self.entries: list[Entry] = []
+        self._parse()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProjectFile:
+        return cls(data.decode(_ENCODING, _ERRORS))
+
+    @classmethod
+    def read(cls, path: Path) -> ProjectFile:
+        return cls.from_bytes(path.read_bytes())
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def to_bytes(self) -> bytes:
+        return self.text().encode(_ENCODING, _ERRORS)
+
+    @property
+    def newline(self) -> str:
+        """The file's usual line ending, used for lines we add."""
+        endings = Counter(_line_terminator(line) for line in self.lines)
+        endings.pop("", None)
+        return endings.most_common(1)[0][0] if endings else "\n"
+
+    def _parse(self) -> None:
+        sections: list[Section] = []
+        entries: list[Entry] = []
+        name, header = "", None
+        index = 0
+        count = len(self.lines)
+        while index < count:
+            content = self.lines[index].rstrip("\r\n")
+            stripped = content.strip()
+            match = _HEADER.match(content)
+            if match:
+                sections.append(Section(name, header, index))
+                name, header = match.group(1).strip(), index
+                index += 1
+                continue
+            if not stripped or stripped.startswith((";", "#")) or "=" not in content:
+                index += 1
+                continue
+            key, _, first = content.partition("=")
+            depth, in_string = _value_open(first, 0, False)
+            value_lines = [first]
+            end = index + 1
+            while (depth or in_string) and end < count:
+                more = self.lines[end].rstrip("\r\n")
+                value_lines.append(more)
+                depth, in_string = _value_open(more, depth, in_string)
+                end += 1
+            entries.append(Entry(name, _unquote_key(key), "\n".join(value_lines), index, end))
+            index = end
+        sections.append(Section(name, header, count))
+        self.sections, self.entries = sections, entries
+
+    def section(self, name: str) -> Section | None:
+        """The first section called `name` ("" is the top of the file)."""
+        return next((s for s in self.sections if s.name == name), None)
+
+    def entry(self, section: str, key: str) -> Entry | None:
+        return next((e for e in self.entries if e.section == section and e.key == key), None)
+
+    def section_entries(self, section: Section) -> list[Entry]:
+        start = -1 if section.header is None else section.header
+        return [e for e in self.entries if start < e.start < section.end]
+
+    # -- edits: each one re-parses, so positions are always current --
+
+    def insert_lines(self, index: int, contents: list[str]) -> None:
+        """Insert lines (without terminators) before line `index`; at the end of a file
+        without a final newline, the new last line has none either."""
+        newline = self.newline
+        new = [content + newline for content in contents]
+        if index >= len(self.lines) and self.lines and not _line_terminator(self.lines[-1]):
+            self.lines[-1] += newline
+            new[-1] = contents[-1]
+        self.lines[index:index] = new
+        self._parse()
+
+    def delete_lines(self, start: int, end: int) -> None:
+        """Delete lines [start, end); the exact reverse of `insert_lines`."""
+        at_end = end >= len(self.lines)
+        dropped_final_newline = at_end and not _line_terminator(self.lines[-1])
+        del self.lines[start:end]
+        if dropped_final_newline and self.lines:
+            self.lines[-1] = self.lines[-1].rstrip("\r\n")
+        self._parse()
+
+    def replace_entry(self, entry: Entry, value: str) -> None:
+        """Set an entry's value, keeping its key as written and its line ending."""
+        first = self.lines[entry.start]
+        key_text = first.rstrip("\r\n").partition("=")[0]
+        ending = _line_terminator(self.lines[entry.end - 1])
+        value_lines = value.split("\n")
+        new = [key_text + "=" + value_lines[0], *value_lines[1:]]
+        newline = self.newline
+        rebuilt = [line + newline for line in new[:-1]] + [new[-1] + ending]
+        self.lines[entry.start : entry.end] = rebuilt
+        self._parse()
+
+    def set_entry(self, section_name: str, key: str, value: str) -> bool:
+        """Add `key=value` at the end of the section's entries, creating the section at
+        the end of the file if needed; True when the section was created."""
+        section = self.section(section_name)
+        if section is None:
+            lines = [f"[{section_name}]", "", f"{key}={value}"]
+            if self.lines and self.lines[-1].strip():
+                lines.insert(0, "")
+            self.insert_lines(len(self.lines), lines)
+            return True
+        entries = self.section_entries(section)
+        if entries:
+            at = entries[-1].end
+        elif section.header is not None:
+            at = section.header + 1
+        else:
+            at = 0
+        self.insert_lines(at, [f"{key}={value}"])
+        return False
+
+    def delete_entry(self, entry: Entry) -> None:
+        self.delete_lines(entry.start, entry.end)
+
+    def delete_section(self, section: Section, *, blank_before: bool) -> None:
+        """Remove a header and its (blank) body, and the blank line before it when we added
+        that too."""
+        if section.header is None:
+            return
+        start = section.header
+        if blank_before and start > 0 and not self.lines[start - 1].strip():
+            start -= 1
+        self.delete_lines(start, section.end)
+
+
+def read_entry(project: Path, section: str, key: str) -> Entry | None:
+    """One entry of PROJECT/project.godot, or None (also when the file cannot be read)."""
+    try:
+        return ProjectFile.read(project / "project.godot").entry(section, key)
+    except (OSError, ValueError):
+        return None
