@@ -95,6 +95,8 @@ class Controller:
             check_interval=probes.check_interval,
             handshake_interval=probes.handshake_interval,
             timeout=probes.timeout,
+            lsp_timeout=probes.lsp_timeout,
+            degraded_recheck=probes.degraded_recheck,
             dap_handshake=probes.dap_handshake,
         )
         #: The game's telemetry stream (None when telemetry is off or no game is launched).
@@ -121,7 +123,13 @@ class Controller:
         godot = settings.godot
         if godot.launch_game:
             self.programs["game"] = self._program(
-                "game", game_command, self.game.ready, self.game.healthy, log_dir, state_file
+                "game",
+                game_command,
+                self.game.ready,
+                self.game.healthy,
+                log_dir,
+                state_file,
+                describe_wait=self.game.describe_wait,
             )
             self.programs["game"].subscribe(self.game.on_game_change)
             self.game.output = self.programs["game"].output
@@ -133,6 +141,7 @@ class Controller:
                 self._editor_ready,
                 log_dir,
                 state_file,
+                describe_wait=self._describe_editor_wait,
             )
         self._state_file = state_file
         self._background: set[asyncio.Task[Any]] = set()
@@ -145,6 +154,8 @@ class Controller:
         healthy: Callable[[GodotProcess], Any],
         log_dir: Path | None,
         state_file: StateFile | None,
+        *,
+        describe_wait: Callable[[GodotProcess], str],
     ) -> SupervisedProgram:
         sup = self.settings.supervisor
         policy = RestartPolicy(
@@ -179,6 +190,7 @@ class Controller:
             ),
             state_file=state_file,
             clock=self._clock,
+            describe_wait=describe_wait,
         )
 
     # --- lifecycle ---------------------------------------------------------------
@@ -336,6 +348,14 @@ class Controller:
         merged = [line for p in self.programs.values() for line in p.output.tail(lines)]
         merged.sort(key=lambda line: line.timestamp)
         return merged[-lines:] if lines > 0 else []
+
+    def _describe_editor_wait(self, process: GodotProcess) -> str:
+        return (
+            f"the editor (pid {process.pid}) did not listen for LSP on "
+            f"127.0.0.1:{self.settings.ports.lsp}; likely causes: a Godot older than 4.2 "
+            "(no --lsp-port), the project manager opened instead of the project (check "
+            "--project-path), or another program holds the port"
+        )
 
     async def _editor_ready(self, process: GodotProcess) -> bool:
         try:

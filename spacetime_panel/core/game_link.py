@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ import psutil
 
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.health import GameView
+from spacetime_panel.godot.addon import bridge_autoload_declared, install_command
 from spacetime_panel.godot.bridge import BridgeClient, BridgeError, find_bridge
 from spacetime_panel.godot.scenes import scene_name, validate_scene_path
 from spacetime_panel.probes import ServiceMonitor
@@ -33,10 +35,16 @@ from spacetime_panel.telemetry.codec import ErrorEvent, PlayerSpawned, SceneLoad
 log = logging.getLogger(__name__)
 
 SCENE_POLL_SECONDS = 0.25
+#: A game without the bridge addon counts as ready once it has stayed up this long.
+NO_BRIDGE_SETTLE_SECONDS = 3.0
 
 
 class NotRunning(Exception):
     """The action needs the game, and the game is not running."""
+
+
+class BridgeMissing(NotRunning):
+    """The action needs the bridge addon, and the game's project does not have it."""
 
 
 class GameLink:
@@ -67,6 +75,7 @@ class GameLink:
         #: When the current wait for scene and player began (the clock's time), or None.
         self.waiting_since: float | None = None
         self._game_state = ProgramState.STOPPED
+        self._addon_checked_for: int | None = None  # the pid whose start read project.godot
         #: Where telemetry errors are written (the game's output), set by the controller.
         self.output: ProgramOutput | None = None
 
@@ -95,6 +104,11 @@ class GameLink:
     # --- talking to the game ---------------------------------------------------
 
     def _running_bridge(self) -> BridgeClient:
+        if self._game_state is ProgramState.RUNNING and self.view.bridge_missing is not None:
+            raise BridgeMissing(
+                "the game's project has no SpaceTime bridge addon; install it with "
+                f"`{self.view.bridge_missing}` and restart the game"
+            )
         if self._game_state is not ProgramState.RUNNING or self._bridge is None:
             raise NotRunning("the game is not running")
         return self._bridge
@@ -133,8 +147,35 @@ class GameLink:
 
     # --- checks passed to the supervisor (the game's) ---------------------
 
+    @property
+    def project(self) -> Path:
+        return self.settings.godot.project_path or Path.cwd()
+
     async def ready(self, process: GodotProcess) -> bool:
-        """Readiness: our game's bridge answers /status (on the port or a fallback)."""
+        """Readiness: our game's bridge answers /status (on the port or a fallback).
+
+        A project without the bridge addon cannot answer: its game is ready once it
+        has stayed up NO_BRIDGE_SETTLE_SECONDS, and /health says how to add the addon.
+        """
+        if self._addon_checked_for != process.pid:
+            self._addon_checked_for = process.pid
+            if bridge_autoload_declared(self.project):
+                self.view.bridge_missing = None
+            else:
+                self.view.bridge_missing = install_command(self.project)
+            if self.view.bridge_missing is not None and self.output is not None:
+                self.output.add(
+                    "supervisor",
+                    f"{self.project} has no SpaceTime bridge (no SpaceTimeBridge autoload in "
+                    "project.godot): the game is supervised without it; scene loads, telemetry "
+                    f"and /status need it: run `{self.view.bridge_missing}`",
+                )
+        if self.view.bridge_missing is not None:
+            up_for = time.time() - process.create_time
+            if up_for < NO_BRIDGE_SETTLE_SECONDS:
+                await asyncio.sleep(min(0.5, NO_BRIDGE_SETTLE_SECONDS - up_for))
+                return False
+            return True
         ports = self.settings.ports
         found = await find_bridge(
             self._http,
@@ -186,8 +227,26 @@ class GameLink:
                 if self.output is not None:
                     self.output.add("telemetry", f"error from {source}: {message}")
 
+    def describe_wait(self, process: GodotProcess) -> str:
+        """What a start of the game waits for, and why it may not come (for a timeout)."""
+        ports = self.settings.ports
+        fallbacks = ", ".join(str(port) for port in ports.http_fallbacks)
+        where = f"127.0.0.1:{ports.http}" + (f" (or {fallbacks})" if fallbacks else "")
+        return (
+            f"the SpaceTime bridge of pid {process.pid} did not answer GET /status on {where}; "
+            "likely causes: the game hangs or is still loading, the bridge autoload failed to "
+            "load (see the game's log), the bridge is inert in a release export "
+            "(project setting spacetime_bridge/release/enabled), or another program holds "
+            "the ports (set SPACETIME_HTTP_PORT)"
+        )
+
     async def healthy(self, process: GodotProcess) -> bool:
-        """The watchdog's check: the bridge answers; refreshes the view on the way."""
+        """The watchdog's check: the bridge answers; refreshes the view on the way.
+
+        Without the bridge addon there is nothing to ask: a running game is healthy.
+        """
+        if self.view.bridge_missing is not None:
+            return process.running
         if self._bridge is None:
             return False
         return await self._refresh_view(self._bridge)

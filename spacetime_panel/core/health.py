@@ -29,6 +29,8 @@ class GameView:
     scene_path: str | None = None
     player_spawned: bool = False
     player_overdue: bool = False  # not spawned within player_timeout
+    #: The command that installs the bridge addon, when the game's project lacks it.
+    bridge_missing: str | None = None
     checked_at: float | None = None
 
 
@@ -61,6 +63,11 @@ def _program_issues(status: ProgramStatus) -> list[str]:
 
 
 def _game_issues(view: GameView, player_timeout: float) -> list[str]:
+    if view.bridge_missing is not None:
+        return [
+            "the game has no SpaceTime bridge addon, so scene loads, telemetry and /status "
+            f"are off; install it with `{view.bridge_missing}`"
+        ]
     if not view.api_reachable:
         return ["Godot API not reachable"]
     if not view.scene_loaded:
@@ -114,7 +121,11 @@ def compose_health(
             "running": game is not None and game.pid is not None,
             "pid": game.pid if game is not None else None,
         },
-        "godot_api": {"reachable": view.api_reachable, "url": view.bridge_url},
+        "godot_api": {
+            "reachable": view.api_reachable,
+            "url": view.bridge_url,
+            "bridge_installed": view.bridge_missing is None,
+        },
         "scene": {
             "loaded": view.scene_loaded,
             "name": view.scene_name,

@@ -72,6 +72,8 @@ class Ready:
 @dataclass(frozen=True, slots=True)
 class StartTimedOut:
     timeout: float
+    #: What was waited for and the likely causes, for the user (may be empty).
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +210,11 @@ class ProgramMachine:
             case Ready():
                 if state is S.STARTING:
                     self.state = S.RUNNING
-            case StartTimedOut(timeout=timeout):
+            case StartTimedOut(timeout=timeout, detail=detail):
                 if state is S.STARTING:
+                    reason = f"not ready within {timeout:g} s"
                     return self._begin_failure_kill(
-                        "start_timeout", f"not ready within {timeout:g} s"
+                        "start_timeout", f"{reason}: {detail}" if detail else reason
                     )
             case Unhealthy(reason=reason):
                 if state in (S.RUNNING, S.STARTING):

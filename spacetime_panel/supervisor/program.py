@@ -100,7 +100,10 @@ class SupervisedProgram:
         timing: Timing,
         state_file: StateFile | None = None,
         clock: Callable[[], float] = time.monotonic,
+        describe_wait: Callable[[GodotProcess], str] | None = None,
     ) -> None:
+        """`describe_wait(process)` says what readiness waits for and why it may not
+        come; it goes into the failure of a start that times out."""
         self.machine = machine
         self.name = machine.name
         self.output = output
@@ -110,6 +113,7 @@ class SupervisedProgram:
         self._timing = timing
         self._state_file = state_file
         self._clock = clock
+        self._describe_wait = describe_wait
         self._lock = asyncio.Lock()
         self._process: GodotProcess | None = None
         self._terminating: GodotProcess | None = None
@@ -305,7 +309,8 @@ class SupervisedProgram:
         while process.running:
             remaining = deadline - self._clock()
             if remaining <= 0:
-                self._feed(StartTimedOut(timing.start_timeout))
+                detail = self._describe_wait(process) if self._describe_wait else ""
+                self._feed(StartTimedOut(timing.start_timeout, detail))
                 return
             ready = False
             with contextlib.suppress(TimeoutError):

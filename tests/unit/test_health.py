@@ -199,3 +199,17 @@ def test_programs_section_describes_each_program():
     assert programs["game"]["adopted"] is True
     assert programs["game"]["uptime_seconds"] is None
     assert programs["editor"]["state"] == "STOPPED"
+
+
+def test_a_game_without_the_bridge_addon_has_one_issue_naming_install_addon():
+    view = GameView(bridge_missing="spacetime-panel install-addon /games/vr")
+    result = health(game=status(), view=view)
+    assert result.status_code == 503
+    assert result.body["godot_api"]["bridge_installed"] is False
+    [issue] = result.body["blocking_issues"]
+    assert "no SpaceTime bridge addon" in issue
+    assert "`spacetime-panel install-addon /games/vr`" in issue
+
+
+def test_the_bridge_counts_as_installed_by_default():
+    assert health(game=status()).body["godot_api"]["bridge_installed"] is True
