@@ -72,6 +72,12 @@ class ProbeSettings(_Area):
     #: Full LSP handshakes open a client session inside the Godot editor: at most this often.
     handshake_interval: Seconds = 30.0
     timeout: Seconds = 2.0
+    #: A Godot editor that has just opened can take seconds to answer its first LSP
+    #: `initialize`; a shorter wait would show it as degraded.
+    lsp_timeout: Seconds = 10.0
+    #: A degraded row (accepted but no valid answer) is handshaken again this soon,
+    #: not at the next `handshake_interval`.
+    degraded_recheck: Seconds = 5.0
     #: A DAP `initialize` clears the editor's breakpoints (unless it syncs them): off.
     dap_handshake: bool = False
 

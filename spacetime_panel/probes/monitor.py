@@ -5,7 +5,9 @@ passive "who listens" check); full handshakes with the editor's LSP (and, if ask
 the DAP) and the telemetry `hello` run at most every `handshake_interval`, because
 each opens a client session inside Godot. Between handshakes a service keeps its
 last handshake result while the same process still listens; a new listener (an
-editor restart) gets a handshake on the next tick.
+editor restart) gets a handshake on the next tick, and a degraded one (an editor
+still opening, slow to answer its first `initialize`) another within
+`degraded_recheck` seconds. LSP handshakes wait up to `lsp_timeout`.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class ServiceMonitor:
         handshake_interval: float = 30.0,
         check_interval: float = 2.0,
         timeout: float = 2.0,
+        lsp_timeout: float = 10.0,
+        degraded_recheck: float = 5.0,
         expected: Iterable[str] | None = None,
         dap_handshake: bool = False,
         project: Path | None = None,
@@ -126,6 +130,8 @@ class ServiceMonitor:
         self.handshake_interval = handshake_interval
         self.check_interval = check_interval
         self.timeout = timeout
+        self.lsp_timeout = lsp_timeout
+        self.degraded_recheck = degraded_recheck
         self.dap_handshake = dap_handshake
         self._client = client
         self._api_key = api_key
@@ -262,6 +268,9 @@ class ServiceMonitor:
         previous = self._latest.get(target.service)
         if previous is None or previous.state is ServiceState.DOWN:
             return True
+        if previous.state is ServiceState.DEGRADED:
+            # e.g. an editor that was still opening: ask again soon, not in 30 s
+            return last is None or now - last >= self.degraded_recheck
         if previous.owner_pid != owner.pid or previous.port != target.port:
             return True  # a new process took the port: verify it speaks the protocol
         return full and interval_over
@@ -294,7 +303,11 @@ class ServiceMonitor:
             )
         if service == LSP:
             return await probe_lsp(
-                target.host, target.port, timeout=timeout, root=self._project, owner=False
+                target.host,
+                target.port,
+                timeout=max(timeout, self.lsp_timeout),
+                root=self._project,
+                owner=False,
             )
         return await probe_dap(target.host, target.port, timeout=timeout, owner=False)
 
