@@ -18,7 +18,13 @@ from spacetime_panel.probes import (
     ServiceStatus,
 )
 from tests.conftest import TIME_SCALE, free_port
-from tests.integration.test_probe_servers import Seen, http_handler, lsp_handler, tcp_server
+from tests.integration.test_probe_servers import (
+    Handler,
+    Seen,
+    http_handler,
+    lsp_handler,
+    tcp_server,
+)
 
 
 def handshakes(seen: Seen) -> int:
@@ -99,3 +105,79 @@ async def test_a_new_listener_gets_a_handshake_and_a_gone_one_is_down() -> None:
             assert rows[LSP].server == "test-lsp 9.9"
         finally:
             await monitor.stop()
+
+
+def editor_still_opening(seen: Seen, first_answer_after: float | None) -> Handler:
+    """An LSP whose first session answers `initialize` late (None: never), like a Godot
+    editor that has just opened; later sessions answer at once."""
+    sessions = 0
+    answer_now = lsp_handler(seen)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sessions
+        sessions += 1
+        if sessions == 1:
+            if first_answer_after is None:
+                await reader.read()  # never answers; the probe gives up and closes
+                writer.close()
+                return
+            await asyncio.sleep(first_answer_after)
+        await answer_now(reader, writer)
+
+    return handle
+
+
+def lsp_only_ports(lsp_port: int) -> MonitorPorts:
+    return MonitorPorts(
+        management_api=free_port(),
+        bridge_http=free_port(),
+        telemetry=free_port(),
+        dap=free_port(),
+        lsp=lsp_port,
+        discovery=0,
+    )
+
+
+async def test_an_editor_slow_to_answer_its_first_initialize_is_up_not_degraded() -> None:
+    seen = Seen()
+    async with (
+        httpx.AsyncClient(trust_env=False) as client,
+        tcp_server(editor_still_opening(seen, first_answer_after=1.5)) as lsp_port,
+    ):
+        # The general timeout is short; LSP handshakes get the default lsp_timeout (10 s).
+        monitor = ServiceMonitor(lsp_only_ports(lsp_port), client, timeout=0.5, expected={LSP})
+        statuses = {s.service: s for s in await monitor.check_once()}
+
+    assert statuses[LSP].state is ServiceState.UP, statuses[LSP].detail
+    assert statuses[LSP].server == "test-lsp 9.9"
+
+
+async def test_a_degraded_lsp_is_handshaken_again_within_seconds_not_at_the_interval() -> None:
+    seen = Seen()
+    ticks: list[list[ServiceStatus]] = []
+    async with (
+        httpx.AsyncClient(trust_env=False) as client,
+        tcp_server(editor_still_opening(seen, first_answer_after=None)) as lsp_port,
+    ):
+        monitor = ServiceMonitor(
+            lsp_only_ports(lsp_port),
+            client,
+            check_interval=0.1,
+            handshake_interval=3600,
+            lsp_timeout=0.5 * TIME_SCALE,
+            degraded_recheck=0.5,
+            expected={LSP},
+            on_update=ticks.append,
+        )
+        monitor.start()
+        try:
+            async with asyncio.timeout(20 * TIME_SCALE):
+                while not monitor.all_expected_up():
+                    await asyncio.sleep(0.05)
+        finally:
+            await monitor.stop()
+
+    states = [next(s.state for s in tick if s.service == LSP) for tick in ticks]
+    assert states[0] is ServiceState.DEGRADED
+    assert states[-1] is ServiceState.UP
+    assert handshakes(seen) == 1  # the silent first session never parsed a frame
