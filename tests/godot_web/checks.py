@@ -14,12 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from tests.godot_web.runner import EngineRun, Stream
+from tests.godot_web.runner import ERROR_LINE, EngineRun, Stream
 from tests.godot_web.template import REPO_ROOT
 
 SCHEMA_DIR = REPO_ROOT / "spacetime_panel" / "protocol" / "schemas"
-ERROR_LINE = re.compile(r"^\s*(?:USER |SHADER |SCRIPT |USER SCRIPT )*ERROR:")
-WARNING_LINE = re.compile(r"^\s*(?:USER |SHADER |SCRIPT |USER SCRIPT )*WARNING:")
 CONTINUATION = re.compile(r"^\s+at: ")
 BRIDGE_MARK = "SpaceTime bridge:"
 CANNOT_LISTEN = re.compile(
@@ -83,7 +81,9 @@ def engine_problems(run: EngineRun) -> list[str]:
         problems.append(f"the engine did not quit within {run.elapsed:.0f} s")
     if run.crash:
         problems.append(f"the engine crashed: {run.crash}")
-    if run.exit_code is None and not (run.timed_out or run.crash):
+    if run.stopped_after_error:
+        problems.append("the engine did not quit after its first error (stopped waiting)")
+    if run.exit_code is None and not (run.timed_out or run.crash or run.stopped_after_error):
         problems.append("the engine reported no exit code")
     problems += [f"engine error: {report}" for report in error_reports(run)]
     return problems

@@ -15,6 +15,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,11 @@ import websockets
 from tests.godot_web.template import find_template, template_files
 
 DEFAULT_TIMEOUT = 60.0
+# After the engine's first error line, wait this long for it to quit before giving up:
+# a script that fails to parse leaves its scene without a script, which never quits.
+DEFAULT_ERROR_GRACE = 3.0
+# How Godot starts an error report on its error stream (warnings say WARNING:).
+ERROR_LINE = re.compile(r"^\s*(?:USER |SHADER |SCRIPT |USER SCRIPT )*ERROR:")
 PACK_NAME = "game.pck"
 BINDING = "stbEmit"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -79,6 +85,7 @@ class EngineRun:
     lines: list[tuple[Stream, str]] = field(default_factory=list)
     elapsed: float = 0.0
     timed_out: bool = False
+    stopped_after_error: bool = False
     crash: str | None = None
 
     def transcript(self) -> str:
@@ -88,6 +95,8 @@ class EngineRun:
             parts.append(f"crash: {self.crash}")
         if self.timed_out:
             parts.append("timed out")
+        if self.stopped_after_error:
+            parts.append("stopped: no exit after an engine error")
         parts += [f"{stream.value:>7}| {line}" for stream, line in self.lines]
         return "\n".join(parts)
 
@@ -274,7 +283,13 @@ LineSink = Callable[[Stream, str], None]
 
 
 async def _drive(
-    devtools: _DevTools, url: str, result: EngineRun, deadline: float, on_line: LineSink | None
+    devtools: _DevTools,
+    url: str,
+    result: EngineRun,
+    *,
+    deadline: float,
+    error_grace: float | None,
+    on_line: LineSink | None,
 ) -> None:
     def add(stream: Stream, text: str) -> None:
         for line in text.splitlines() or [""]:
@@ -290,15 +305,25 @@ async def _drive(
     await devtools.call("Page.enable")
     await devtools.call("Runtime.addBinding", name=BINDING)
     await devtools.call("Page.navigate", url=url)
+    error_deadline: float | None = None
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            result.timed_out = True
-            return
+        if (
+            error_deadline is None
+            and error_grace is not None
+            and any(ERROR_LINE.match(line) for line in result.stderr)
+        ):
+            error_deadline = time.monotonic() + error_grace
+        stop_at = deadline if error_deadline is None else min(deadline, error_deadline)
+        remaining = stop_at - time.monotonic()
         try:
+            if remaining <= 0:
+                raise TimeoutError
             event = await asyncio.wait_for(devtools.events.get(), timeout=remaining)
         except TimeoutError:
-            result.timed_out = True
+            if stop_at == deadline:
+                result.timed_out = True
+            else:
+                result.stopped_after_error = True
             return
         method = event.get("method")
         params = event.get("params", {})
@@ -316,7 +341,7 @@ async def _drive(
                     result.crash = f"exit with a code that is not a number: {text!r}"
                 return
             elif kind == "crash":
-                result.crash = text
+                result.crash = text.splitlines()[0] if text else "startGame failed"
                 add(Stream.BROWSER, f"startGame failed: {text}")
                 return
         elif method == "Runtime.consoleAPICalled":
@@ -327,7 +352,7 @@ async def _drive(
             text = _remote_text(details.get("exception", {})) or details.get("text", "")
             add(Stream.BROWSER, f"exception: {text}")
             # An uncaught exception in the page is the engine dying (a wasm trap, an abort).
-            result.crash = text
+            result.crash = text.splitlines()[0] if text else "uncaught exception"
             return
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})
@@ -342,13 +367,15 @@ async def run_pack_async(
     *,
     args: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
+    error_grace: float | None = DEFAULT_ERROR_GRACE,
     template: Path | None = None,
     on_line: LineSink | None = None,
 ) -> EngineRun:
     """Run `pack` in the web engine with `args` (after `--`); returns what it printed.
 
-    Waits until the engine quits, the page crashes, or `timeout` seconds pass; Chromium and
-    the temporary folders are gone when this returns.
+    Waits until the engine quits, the page crashes, `timeout` seconds pass, or
+    `error_grace` seconds after the engine's first error line (None: no such limit).
+    Chromium and the temporary folders are gone when this returns.
     """
     chromium_path = find_chromium()
     if chromium_path is None:
@@ -372,7 +399,14 @@ async def run_pack_async(
                     devtools = _DevTools(connection)
                     pump = asyncio.create_task(devtools.pump())
                     try:
-                        await _drive(devtools, base_url + "index.html", result, deadline, on_line)
+                        await _drive(
+                            devtools,
+                            base_url + "index.html",
+                            result,
+                            deadline=deadline,
+                            error_grace=error_grace,
+                            on_line=on_line,
+                        )
                     finally:
                         pump.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -404,10 +438,18 @@ def run_pack(
     *,
     args: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
+    error_grace: float | None = DEFAULT_ERROR_GRACE,
     template: Path | None = None,
     on_line: LineSink | None = None,
 ) -> EngineRun:
     """`run_pack_async` for callers without an event loop (the CLI, synchronous tests)."""
     return asyncio.run(
-        run_pack_async(pack, args=args, timeout=timeout, template=template, on_line=on_line)
+        run_pack_async(
+            pack,
+            args=args,
+            timeout=timeout,
+            error_grace=error_grace,
+            template=template,
+            on_line=on_line,
+        )
     )
