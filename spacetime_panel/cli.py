@@ -28,6 +28,7 @@ from spacetime_panel.config import (
     default_config_path,
     load_settings,
 )
+from spacetime_panel.godot.addon import AddonInstallError, install_addon, uninstall_addon
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
@@ -176,7 +177,44 @@ def build_parser() -> argparse.ArgumentParser:
     telemetry.add_argument(
         "--refresh-rate", type=int, choices=(72, 90, 120, 144), help="headset refresh rate (Hz)"
     )
+    _install_addon_parser(commands)
     return parser
+
+
+def _install_addon_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    install = commands.add_parser(
+        "install-addon",
+        help="install the SpaceTime bridge addon into a Godot project (or remove it)",
+        description="Copy the bridge addon to PROJECT/addons/spacetime_bridge and enable it in "
+        "project.godot (the SpaceTimeBridge autoload, the editor plugin, "
+        "run/flush_stdout_on_print=true), after a backup to project.godot.spacetime-backup. "
+        "Running it again changes nothing. --uninstall reverses exactly those edits; on a "
+        "project without the addon it has nothing to do and exits 0.",
+    )
+    install.add_argument("project", type=Path, metavar="PROJECT", help="the Godot project folder")
+    install.add_argument(
+        "--force", action="store_true", help="replace an addon newer than this one"
+    )
+    install.add_argument(
+        "--uninstall", action="store_true", help="remove the addon and undo the project edits"
+    )
+
+
+def install_addon_command(args: argparse.Namespace) -> int:
+    """`spacetime-panel install-addon PROJECT [--force] [--uninstall]`."""
+    if args.force and args.uninstall:
+        print("spacetime-panel: --force is for installing, not with --uninstall", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.uninstall:
+            print("\n".join(uninstall_addon(args.project).report()))
+            return EXIT_OK
+        print("\n".join(install_addon(args.project, force=args.force).report()))
+    except AddonInstallError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print("Verify: start the game and run `spacetime-panel status`")
+    return EXIT_OK
 
 
 def overrides_from(args: argparse.Namespace) -> list[Override]:
@@ -342,6 +380,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(arguments)
     if args.command == "gui":
         return gui(args)
+    if args.command == "install-addon":
+        return install_addon_command(args)
     bridge_key, _ = SecretStore().get(BRIDGE_API_KEY)
     if args.command == "serve":
         return serve(args)

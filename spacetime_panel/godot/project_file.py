@@ -223,3 +223,58 @@ def read_entry(project: Path, section: str, key: str) -> Entry | None:
         return ProjectFile.read(project / "project.godot").entry(section, key)
     except (OSError, ValueError):
         return None
+
+
+_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_PACKED = re.compile(r"^(\s*PackedStringArray\()(.*)(\)\s*)$", re.DOTALL)
+
+
+def unquote(value: str) -> str:
+    """A Godot string value without its quotes (`"1.2"` -> `1.2`); other values as written."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
+
+
+def packed_strings(value: str) -> list[str] | None:
+    """The items of `PackedStringArray("a", "b")`, or None for any other value."""
+    match = _PACKED.match(value)
+    if match is None:
+        return None
+    return [item.group(1) for item in _STRING.finditer(match.group(2))]
+
+
+def packed_append(value: str, item: str) -> str:
+    """`PackedStringArray("a")` + `b` -> `PackedStringArray("a", "b")`, the rest as written."""
+    match = _PACKED.match(value)
+    if match is None:
+        raise ValueError(f"not a PackedStringArray: {value}")
+    head, inner, tail = match.groups()
+    quoted = f'"{item}"'
+    inner = f"{inner.rstrip()}, {quoted}" if inner.strip() else quoted
+    return head + inner + tail
+
+
+def packed_remove(value: str, item: str) -> str:
+    """The reverse of `packed_append`: drop `item` and one separator next to it."""
+    match = _PACKED.match(value)
+    if match is None:
+        return value
+    head, inner, tail = match.groups()
+    spans = [(m.start(), m.end()) for m in _STRING.finditer(inner) if m.group(1) == item]
+    if not spans:
+        return value
+    start, end = spans[-1]
+    others = [
+        (m.start(), m.end())
+        for m in _STRING.finditer(inner)
+        if (m.start(), m.end()) != (start, end)
+    ]
+    before = [span for span in others if span[1] <= start]
+    after = [span for span in others if span[0] >= end]
+    if before:
+        start = before[-1][1]  # drop `, "item"`
+    elif after:
+        end = after[0][0]  # drop `"item", `
+    return head + inner[:start] + inner[end:] + tail
