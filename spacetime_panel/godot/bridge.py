@@ -65,7 +65,8 @@ class BridgeClient:
         return await self._request("POST", "/scene/load", json={"path": path})
 
     async def reload_scene(self) -> dict[str, Any]:
-        return await self._request("POST", "/scene/reload")
+        # An empty JSON object: every POST carries Content-Type: application/json (else 415).
+        return await self._request("POST", "/scene/reload", json={})
 
     async def _request(
         self, method: str, path: str, *, json: dict[str, Any] | None = None

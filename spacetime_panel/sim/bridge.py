@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import socket
 import time
@@ -22,8 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from spacetime_panel.sim.http_guard import LIMITS, BridgeGuard, BridgeH11Protocol
 from spacetime_panel.sim.project import GodotProject, SceneNotFoundError, ScenePathError
 from spacetime_panel.sim.world import World
 
@@ -107,23 +107,6 @@ def _error(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status)
 
 
-class ApiKeyGuard:
-    """ASGI middleware: with a key set, every request needs ``Authorization: Bearer KEY``."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self._app = app
-        self._expected = f"Bearer {api_key}".encode() if api_key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._expected is not None:
-            given = dict(scope.get("headers", [])).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                response = _error(401, "Unauthorized", "Invalid or missing API key")
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -148,16 +131,20 @@ class BridgeApi:
         self._on_scene_request = on_scene_request
 
     def asgi(self, api_key: str | None) -> ASGIApp:
-        """The Starlette app, wrapped in the API-key guard."""
+        """The Starlette app behind the protocol's checks (Host, key, route, media type)."""
+        table: dict[str, tuple[str, Handler]] = {
+            "/status": ("GET", self.status),
+            "/scene": ("GET", self.scene),
+            "/scene/load": ("POST", self.scene_load),
+            "/scene/reload": ("POST", self.scene_reload),
+            "/player": ("GET", self.player),
+        }
         routes = [
-            Route("/status", self.status, methods=["GET"]),
-            Route("/scene", self.scene, methods=["GET"]),
-            Route("/scene/load", self.scene_load, methods=["POST"]),
-            Route("/scene/reload", self.scene_reload, methods=["POST"]),
-            Route("/player", self.player, methods=["GET"]),
+            Route(path, handler, methods=[method]) for path, (method, handler) in table.items()
         ]
         app = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
-        return ApiKeyGuard(app, api_key)
+        methods = {path: method for path, (method, _) in table.items()}
+        return BridgeGuard(app, routes=methods, api_key=api_key)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -184,11 +171,10 @@ class BridgeApi:
         return JSONResponse(self._world.player_snapshot())
 
     async def scene_load(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "BadRequest", 'Body must be JSON: {"path": "res://..."}')
-        path = body.get("path") if isinstance(body, dict) else None
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", 'Body must be a JSON object: {"path": "res://..."}')
+        path = body.get("path")
         if not isinstance(path, str):
             return _error(400, "BadRequest", 'Missing "path" (a res:// scene path)')
         try:
@@ -203,11 +189,29 @@ class BridgeApi:
         return JSONResponse({"status": "loading", "path": path}, status_code=202)
 
     async def scene_reload(self, request: Request) -> Response:
+        raw = await request.body()
+        if raw and not isinstance(await _json_body(request), dict):
+            return _error(400, "BadRequest", "Body must be empty or a JSON object")
         if not self._world.reload(self._clock()):
             return _error(409, "Conflict", "No scene is loaded")
         if self._on_scene_request is not None:
             self._on_scene_request(f"reloading scene: {self._world.scene_path}")
         return JSONResponse({"status": "loading", "path": self._world.scene_path}, status_code=202)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body, or None when it is empty or not JSON (no NaN, no Infinity)."""
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 class BridgeHttpServer(uvicorn.Server):
@@ -231,6 +235,9 @@ def make_server(app: ASGIApp) -> BridgeHttpServer:
     """A quiet uvicorn server (no access log, warnings only) for ``serve(sockets=[...])``."""
     config = uvicorn.Config(
         app,
+        http=BridgeH11Protocol,
+        # Above check_head's own limits, so that those answer first (414/431, not h11's 400).
+        h11_max_incomplete_event_size=2 * (LIMITS.request_line + LIMITS.headers),
         log_config=None,
         log_level="warning",
         access_log=False,

@@ -62,17 +62,26 @@ class GodotProject:
         return cls(root=root, name=name, main_scene=main_scene)
 
     def scene_file(self, res_path: str) -> Path:
-        """The file for ``res://...``; raises ScenePathError or SceneNotFoundError."""
+        """The file for ``res://...``; raises ScenePathError or SceneNotFoundError.
+
+        The path rule is the protocol's (``protocol/vectors/scene_paths.json``):
+        ``res://``, no ``..``, no ``:`` or leading ``/`` after the prefix, no
+        backslash or NUL, and a case-sensitive ``.tscn``/``.scn`` suffix.
+        """
         if not res_path.startswith("res://"):
             raise ScenePathError(f"Scene path must start with res:// (got {res_path!r})")
+        relative = res_path[len("res://") :]
         if ".." in res_path:
             raise ScenePathError("Scene path must not contain '..'")
-        if not res_path.lower().endswith(SCENE_SUFFIXES):
+        if relative.startswith("/") or ":" in relative:
+            raise ScenePathError("Scene path must stay inside the project")
+        if "\\" in res_path or "\x00" in res_path:
+            raise ScenePathError("Scene path has a backslash or NUL character")
+        if not res_path.endswith(SCENE_SUFFIXES):
             raise ScenePathError("Scene path must end with .tscn or .scn")
-        relative = res_path[len("res://") :].lstrip("/")
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root) or not path.is_file():
-            raise SceneNotFoundError(f"Scene not found: {res_path}")
+            raise SceneNotFoundError(f"Scene not found: {res_path!r}")
         return path
 
     def to_res_path(self, arg: str) -> str:

@@ -136,14 +136,16 @@ def test_scene_load_refuses_bad_paths(project: Path, path: str, status: int) -> 
 def test_scene_load_without_json_body_is_400(project: Path) -> None:
     with running_sim(project) as sim:
         sim.wait_ready()
-        assert sim.post("/scene/load", content=b"not json").status_code == 400
+        json_type = {"Content-Type": "application/json"}
+        response = sim.post("/scene/load", content=b"not json", headers=json_type)
+        assert response.status_code == 400
 
 
 def test_reload_respawns_the_player(project: Path) -> None:
     with running_sim(project, env={"SPACETIME_SIM_LOAD_DELAY": "0.4"}) as sim:
         sim.wait_ready()
         wait_until(lambda: sim.get("/player").json()["spawned"], what="the first spawn")
-        assert sim.post("/scene/reload").status_code == 202
+        assert sim.post("/scene/reload", json={}).status_code == 202
         assert sim.get("/player").json()["spawned"] is False
         wait_until(lambda: sim.get("/player").json()["spawned"], what="the respawn")
 
@@ -154,7 +156,7 @@ def test_reload_without_a_scene_is_409(project: Path) -> None:
     with running_sim(project) as sim:
         sim.wait_ready()
         assert _scene(sim)["path"] is None
-        assert sim.post("/scene/reload").status_code == 409
+        assert sim.post("/scene/reload", json={}).status_code == 409
 
 
 def test_http_falls_back_to_the_next_port_when_the_first_is_busy(project: Path) -> None:
