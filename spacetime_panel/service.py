@@ -8,6 +8,7 @@ Godot starts, so a busy port fails fast without leaving a game behind.
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import logging
 import logging.handlers
 import shutil
@@ -22,6 +23,7 @@ from spacetime_panel.api.app import create_app
 from spacetime_panel.api.server import ManagementServer, bind_socket
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
+from spacetime_panel.godot.addon import packaged_addon
 from spacetime_panel.godot.commands import demo_project
 
 APP_NAME = "spacetime-panel"
@@ -67,6 +69,9 @@ def prepare_demo_project(data_dir: Path | None = None) -> Path:
     """A writable copy of the bundled demo project (Godot writes into PROJECT/.godot)."""
     target = (data_dir or Path(platformdirs.user_data_dir(APP_NAME))) / "demo_project"
     shutil.copytree(demo_project(), target, dirs_exist_ok=True)
+    # The demo's project.godot declares the bridge; its files come from the package's addon.
+    with importlib.resources.as_file(packaged_addon()) as addon:
+        shutil.copytree(addon, target / "addons" / "spacetime_bridge", dirs_exist_ok=True)
     return target
 
 

@@ -23,6 +23,7 @@ import httpx
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.game_link import GameLink, NotRunning
 from spacetime_panel.core.health import GameView, Health, compose_health
+from spacetime_panel.godot.addon import bridge_autoload_declared, install_addon
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
 from spacetime_panel.godot.scenes import list_scenes
 from spacetime_panel.probes import GameInstance, ServiceMonitor, ServiceStatus, rank_instances
@@ -254,6 +255,20 @@ class Controller:
         """The project's scenes as res:// paths (empty when the project folder is missing)."""
         project = self.settings.godot.project_path or Path.cwd()
         return list_scenes(project) if project.is_dir() else []
+
+    def bridge_addon_missing(self) -> bool:
+        """True when the project has a project.godot without the SpaceTimeBridge autoload."""
+        project = self.game.project
+        return (project / "project.godot").is_file() and not bridge_autoload_declared(project)
+
+    async def install_bridge_addon(self) -> list[str]:
+        """Install the bridge addon into the project; what was done, a line each.
+
+        Raises AddonInstallError (a one-line reason). The game loads the addon when it
+        starts again.
+        """
+        result = await asyncio.to_thread(install_addon, self.game.project)
+        return result.report()
 
     def follow_instance(self, instance: GameInstance) -> None:
         """Watch and read telemetry from another running game (one found by discovery)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from spacetime_panel.core.controller import Controller
+from spacetime_panel.godot.addon import AddonInstallError
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.output import OutputLine
 from spacetime_panel.supervisor.program import ProgramStatus
@@ -124,10 +127,29 @@ class MainWindow(QMainWindow):
 
     # --- layout ---------------------------------------------------------------------
 
+    def _build_addon_banner(self) -> QWidget:
+        """Shown while the project lacks the bridge addon: what that costs, and the fix."""
+        self.addon_banner = QWidget()
+        row = QHBoxLayout(self.addon_banner)
+        row.setContentsMargins(6, 4, 6, 4)
+        self.addon_banner.setStyleSheet("background: #fff4ce; color: #3b2f00;")
+        label = QLabel(
+            "This project has no SpaceTime bridge addon: scene loads, telemetry and "
+            "/status are off. The game is still supervised."
+        )
+        label.setWordWrap(True)
+        self.install_addon_button = QPushButton("Install the bridge addon")
+        self.install_addon_button.clicked.connect(self.install_bridge_addon)
+        row.addWidget(label, 1)
+        row.addWidget(self.install_addon_button)
+        self.addon_banner.setVisible(self.controller.bridge_addon_missing())
+        return self.addon_banner
+
     def _build_layout(self) -> None:
         tables = QWidget()
         column = QVBoxLayout(tables)
         column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self._build_addon_banner())
         column.addWidget(QLabel("Services"))
         column.addWidget(self.services, 3)
         column.addWidget(QLabel("Programs"))
@@ -245,6 +267,28 @@ class MainWindow(QMainWindow):
         if path:
             self._run(self.controller.load_scene(path), f"Loading {path}")
 
+    def install_bridge_addon(self) -> None:
+        """Install the addon into the current project; the game loads it on its next start."""
+
+        async def install() -> None:
+            self.install_addon_button.setEnabled(False)
+            try:
+                lines = await self.controller.install_bridge_addon()
+            except AddonInstallError as error:
+                self.statusBar().showMessage(f"Install the bridge addon: {error}", 15000)
+                return
+            finally:
+                self.install_addon_button.setEnabled(True)
+            self.addon_banner.setVisible(self.controller.bridge_addon_missing())
+            self.log_view.append_lines(
+                [OutputLine(time.time(), "panel", "supervisor", line) for line in lines]
+            )
+            self.statusBar().showMessage(
+                "Bridge addon installed; restart the game (Ctrl+R) to load it.", 15000
+            )
+
+        self._run(install(), "Install the bridge addon")
+
     def refresh_scenes(self) -> None:
         current = self.scene_picker.currentText()
         scenes = self.controller.scenes()
@@ -319,6 +363,7 @@ class MainWindow(QMainWindow):
         self._ticks += 1
         if self._ticks % INSTANCE_EVERY == 1:
             self._refresh_instances()
+            self.addon_banner.setVisible(controller.bridge_addon_missing())
 
     def _show_wait(self) -> None:
         wait = self.controller.current_wait()

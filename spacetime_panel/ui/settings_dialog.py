@@ -43,6 +43,11 @@ from PySide6.QtWidgets import (
 )
 
 from spacetime_panel.config import ConfigError, Settings, save_settings
+from spacetime_panel.godot.addon import (
+    AddonInstallError,
+    bridge_autoload_declared,
+    install_addon,
+)
 from spacetime_panel.godot.scenes import InvalidScenePath, list_scenes, validate_scene_path
 from spacetime_panel.secrets import SecretStore
 from spacetime_panel.ui.settings_keys import ERROR_STYLE, ApiKeysSection
@@ -206,6 +211,11 @@ class SettingsDialog(QDialog):
         self.browse_project = QPushButton("Browse...")
         self.browse_project.clicked.connect(self.choose_project)
         self.project_message = _message_label()
+        self.addon_label = QLabel()
+        self.addon_label.setWordWrap(True)
+        self.install_addon_button = QPushButton("Install the bridge addon")
+        self.install_addon_button.clicked.connect(self.install_bridge_addon)
+        self.addon_row = _row(self.addon_label, self.install_addon_button)
         self.scene_combo = QComboBox()
         self.scene_combo.setEditable(True)
         self.scene_combo.setEditText(godot.scene_path)
@@ -222,6 +232,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.executable_message)
         form.addRow("Project folder:", _row(self.project_edit, self.browse_project))
         form.addRow("", self.project_message)
+        form.addRow("", self.addon_row)
         form.addRow("Default scene:", self.scene_combo)
         form.addRow("", self.scene_message)
         form.addRow("Launch:", _row(self.launch_game, self.launch_editor))
@@ -271,7 +282,38 @@ class SettingsDialog(QDialog):
         if generation == self._version_generation:  # an older check finishing late is ignored
             self.version_label.setText(answer)
 
+    def _chosen_project(self) -> Path | None:
+        """The project folder in the field, when it is a Godot project."""
+        text = self.project_edit.text().strip()
+        if not text or project_problem(text) is not None:
+            return None
+        return Path(text).expanduser()
+
+    def _show_addon_state(self) -> None:
+        project = self._chosen_project()
+        missing = project is not None and not bridge_autoload_declared(project)
+        self.addon_label.setText(
+            "This project has no SpaceTime bridge addon: scene loads, telemetry and /status "
+            "need it."
+        )
+        self.addon_label.setStyleSheet("")
+        self.addon_row.setVisible(missing)
+
+    def install_bridge_addon(self) -> None:
+        """Install the addon into the chosen project (a few small files: done at once)."""
+        project = self._chosen_project()
+        if project is None:
+            return
+        try:
+            install_addon(project)
+        except AddonInstallError as error:
+            self.addon_label.setText(str(error))
+            self.addon_label.setStyleSheet(ERROR_STYLE)
+            return
+        self._show_addon_state()
+
     def _project_changed(self) -> None:
+        self._show_addon_state()
         problem = project_problem(self.project_edit.text())
         scene = self.scene_combo.currentText()
         self.scene_combo.blockSignals(True)

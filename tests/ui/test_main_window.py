@@ -34,9 +34,18 @@ WAIT = 20 * TIME_SCALE
 Scenario = Callable[[DesktopPanel, MainWindow], Coroutine[Any, Any, None]]
 
 
-def panel_settings(tmp: Path, *, editor: bool = False) -> Settings:
+def without_addon(project: Path) -> None:
+    """The project as it was before `install-addon`: no bridge autoload, no plugin."""
+    config = project / "project.godot"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    config.write_text("".join(x for x in lines if "spacetime_bridge" not in x), encoding="utf-8")
+
+
+def panel_settings(tmp: Path, *, editor: bool = False, addon: bool = True) -> Settings:
     project = tmp / "project"
     shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
+    if not addon:
+        without_addon(project)
     settings = sim_settings(project, editor=editor)
     logs = settings.logging.model_copy(update={"directory": tmp / "logs"})
     return settings.model_copy(update={"state_dir": tmp / "state", "logging": logs})
@@ -49,8 +58,8 @@ def run_panel(qapp: QApplication, tmp_path: Path) -> Iterator[Callable[..., None
     loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
 
-    def run(scenario: Scenario, *, editor: bool = False) -> None:
-        settings = panel_settings(tmp_path, editor=editor)
+    def run(scenario: Scenario, *, editor: bool = False, addon: bool = True) -> None:
+        settings = panel_settings(tmp_path, editor=editor, addon=addon)
         panel = DesktopPanel(
             settings, secrets=SecretStore(fail.Keyring()), config_path=tmp_path / "c.toml"
         )
@@ -260,5 +269,37 @@ def test_settings_dialog_edits_the_file_not_the_demo_overrides(
         dialog = panel.settings_dialog
         assert dialog is not None and dialog.isVisible()
         dialog.reject()
+
+    run_panel(scenario)
+
+
+def test_install_the_bridge_addon_button_for_a_project_without_it(
+    run_panel: Callable[..., None],
+) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        project = window.controller.settings.godot.project_path
+        assert project is not None
+        await eventually(lambda: window.addon_banner.isVisible())
+        await eventually(lambda: game(window).state is ProgramState.RUNNING)
+        issues = window.controller.health().body["blocking_issues"]
+        assert any("spacetime-panel install-addon" in issue for issue in issues)
+
+        QTest.mouseClick(window.install_addon_button, Qt.MouseButton.LeftButton)
+
+        await eventually(lambda: not window.addon_banner.isVisible())
+        config = (project / "project.godot").read_text(encoding="utf-8")
+        assert 'SpaceTimeBridge="*res://addons/spacetime_bridge/bridge.gd"' in config
+        assert (project / "addons" / "spacetime_bridge" / "plugin.cfg").is_file()
+        assert "restart the game" in window.statusBar().currentMessage()
+
+    run_panel(scenario, addon=False)
+
+
+def test_no_install_banner_when_the_project_has_the_addon(
+    run_panel: Callable[..., None],
+) -> None:
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        await eventually(lambda: window.controller.health().healthy)
+        assert not window.addon_banner.isVisible()
 
     run_panel(scenario)

@@ -370,3 +370,33 @@ def test_without_a_keyring_the_section_says_so_and_nothing_reaches_the_file(
     assert "env-k3y-value" not in text and "typed-k3y" not in text
     assert saved(config_path).ports.http == 9080
     assert os.environ.get("SPACETIME_API_KEY") != "env-k3y-value"
+
+
+def test_a_chosen_project_without_the_bridge_gets_an_install_button(
+    qtbot: QtBot, open_dialog: Callable[..., SettingsDialog], game: Path
+) -> None:
+    config = game / "project.godot"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    config.write_text("".join(x for x in lines if "spacetime_bridge" not in x), encoding="utf-8")
+    dialog = open_dialog()
+
+    type_into(qtbot, dialog.project_edit, str(game))
+
+    assert dialog.addon_row.isVisible()
+    assert "no SpaceTime bridge addon" in dialog.addon_label.text()
+    assert dialog.ok_button.isEnabled()  # a project without the addon is still a project
+
+    click(qtbot, dialog.install_addon_button)
+
+    assert not dialog.addon_row.isVisible()
+    assert "SpaceTimeBridge=" in config.read_text(encoding="utf-8")
+    assert (game / "addons" / "spacetime_bridge" / "bridge.gd").is_file()
+
+
+def test_a_project_with_the_bridge_shows_no_install_button(
+    qtbot: QtBot, open_dialog: Callable[..., SettingsDialog], game: Path
+) -> None:
+    dialog = open_dialog()
+    type_into(qtbot, dialog.project_edit, str(game))
+    assert not dialog.project_message.isVisible()
+    assert not dialog.addon_row.isVisible()
