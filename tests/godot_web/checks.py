@@ -29,8 +29,9 @@ INERT = re.compile(r"\binert\b", re.IGNORECASE)
 STB_TEST = re.compile(r"^STB-TEST (PASS|FAIL) (.*)$")
 STB_DONE = re.compile(r"^STB-DONE passed=(\d+) failed=(\d+)\s*$")
 STB_JSON = re.compile(r"^STB-JSON (\S+) (.*)$")
-# The suite must pass at least this many tests; raised as the GDScript suite grows.
-MIN_SUITE_PASSES = 1
+# The suite must pass at least this many tests: one per case of protocol/vectors/http.json
+# (96 when this was set) is the floor; the scene-path, telemetry and beacon tests add more.
+MIN_SUITE_PASSES = 96
 
 
 @dataclass
@@ -129,16 +130,17 @@ def document_problems(documents: Sequence[tuple[str, str]]) -> list[str]:
         except json.JSONDecodeError as error:
             problems.append(f"STB-JSON {schema_name} is not JSON ({error}): {text[:200]}")
             continue
-        problems += [
-            f"STB-JSON {schema_name}: {why}  in {text[:200]}"
-            for why in validate(schema_name, document)
-        ]
+        try:
+            reasons = validate(schema_name, document)
+        except (OSError, ValueError) as error:
+            reasons = [f"no such schema ({error})"]
+        problems += [f"STB-JSON {schema_name}: {why}  in {text[:200]}" for why in reasons]
     return problems
 
 
-def suite_problems(run: EngineRun, *, min_passes: int) -> list[str]:
-    """Everything that fails the suite run (tests/godot/README.md)."""
-    problems = engine_problems(run)
+def suite_result_problems(run: EngineRun, *, min_passes: int) -> list[str]:
+    """The suite's own verdict: STB-DONE, no failed test, enough passes, exit code 0."""
+    problems = []
     report = read_suite(run)
     problems += [f"test failed: {failure}" for failure in report.failed]
     if report.done is None:
@@ -154,8 +156,16 @@ def suite_problems(run: EngineRun, *, min_passes: int) -> list[str]:
         problems.append(f"only {len(report.passed)} tests passed, at least {min_passes} expected")
     if run.exit_code not in (None, 0):
         problems.append(f"exit code {run.exit_code} (the number of failures)")
-    problems += document_problems(report.documents)
     return problems
+
+
+def suite_problems(run: EngineRun, *, min_passes: int) -> list[str]:
+    """Everything that fails the suite run (tests/godot/README.md)."""
+    return (
+        engine_problems(run)
+        + suite_result_problems(run, min_passes=min_passes)
+        + document_problems(read_suite(run).documents)
+    )
 
 
 def bridge_lines(run: EngineRun) -> list[str]:

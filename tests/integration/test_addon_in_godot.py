@@ -1,0 +1,200 @@
+"""The bridge addon's GDScript in a real Godot 4.6 engine (web template, headless Chromium).
+
+Three runs (tests/godot/README.md): the GDScript suite, the idle game with the bridge
+enabled (it cannot listen on the web and must say so once) and the idle game in a
+release build without the opt-in (inert). Plus generated projects that prove the
+harness catches what it must: a parse error, an engine error, a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+
+import pytest
+
+from tests.conftest import TIME_SCALE
+from tests.godot_web.checks import (
+    MIN_SUITE_PASSES,
+    document_problems,
+    engine_problems,
+    error_reports,
+    game_problems,
+    inert_problems,
+    read_suite,
+    suite_problems,
+    suite_result_problems,
+)
+from tests.godot_web.pack import build_pack, with_class_cache
+from tests.godot_web.project import ProjectError, Run, project_godot, run_pack_bytes
+from tests.godot_web.runner import EngineRun, find_chromium, run_pack
+from tests.godot_web.template import DEFAULT_CACHE, ENV_DIR
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = find_chromium()
+TEMPLATE_REACHABLE = bool(
+    os.environ.get(ENV_DIR)
+    or (DEFAULT_CACHE / "package" / "godot" / "index.wasm").is_file()
+    or shutil.which("npm")
+)
+RUN_TIMEOUT = 60.0 * TIME_SCALE
+# The idle game stays this long (README default 3); long enough for the bridge to start.
+GAME_SECONDS = 2
+
+# Outside CI a machine without Chromium (or npm to fetch the engine) skips these; in CI
+# they run and fail, saying what to install.
+pytestmark = pytest.mark.skipif(
+    not IN_CI and (CHROMIUM is None or not TEMPLATE_REACHABLE),
+    reason="needs chromium (apt-get install chromium) and npm (fetches the Godot web template)",
+)
+
+
+def _require_chromium() -> None:
+    assert CHROMIUM is not None, "chromium is not installed: apt-get install chromium"
+
+
+def _run(run: Run, args: list[str]) -> EngineRun:
+    _require_chromium()
+    try:
+        pack = run_pack_bytes(run)
+    except ProjectError as error:
+        pytest.fail(f"cannot build the {run.value} pack: {error}")
+    return run_pack(pack, args=args, timeout=RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def suite_run() -> EngineRun:
+    return _run(Run.SUITE, [])
+
+
+@pytest.fixture(scope="module")
+def game_run() -> EngineRun:
+    return _run(Run.GAME, [f"--seconds={GAME_SECONDS}"])
+
+
+@pytest.fixture(scope="module")
+def inert_run() -> EngineRun:
+    return _run(Run.INERT, [f"--seconds={GAME_SECONDS}"])
+
+
+def _problems_text(problems: list[str], run: EngineRun) -> str:
+    return "\n".join(problems) + "\n--- engine output ---\n" + run.transcript()
+
+
+def test_suite_runs_without_script_or_engine_errors(suite_run: EngineRun) -> None:
+    problems = engine_problems(suite_run)
+    assert not problems, _problems_text(problems, suite_run)
+    assert suite_run.exit_code == 0, _problems_text(["non-zero exit"], suite_run)
+
+
+def test_suite_every_gdscript_test_passes(suite_run: EngineRun) -> None:
+    problems = suite_result_problems(suite_run, min_passes=MIN_SUITE_PASSES)
+    assert not problems, _problems_text(problems, suite_run)
+
+
+def test_suite_documents_match_the_protocol_schemas(suite_run: EngineRun) -> None:
+    documents = read_suite(suite_run).documents
+    assert documents, _problems_text(["the suite printed no STB-JSON document"], suite_run)
+    problems = document_problems(documents)
+    assert not problems, _problems_text(problems, suite_run)
+
+
+def test_game_run_bridge_says_once_it_cannot_listen(game_run: EngineRun) -> None:
+    problems = game_problems(game_run)
+    assert not problems, _problems_text(problems, game_run)
+
+
+def test_inert_run_bridge_says_once_it_is_inert(inert_run: EngineRun) -> None:
+    problems = inert_problems(inert_run)
+    assert not problems, _problems_text(problems, inert_run)
+
+
+# --- the harness itself, on generated projects -------------------------------------------
+
+MAIN_SCENE = b"""[gd_scene load_steps=2 format=3]
+
+[ext_resource type="Script" path="res://main.gd" id="1"]
+
+[node name="Main" type="Node"]
+script = ExtResource("1")
+"""
+
+
+def _generated(scripts: Mapping[str, str], args: list[str] | None = None) -> EngineRun:
+    """Run a generated project whose main scene has the script `main.gd`."""
+    _require_chromium()
+    files = {
+        "project.godot": project_godot(main_scene="res://main.tscn", name="generated").encode(),
+        "main.tscn": MAIN_SCENE,
+    }
+    files |= {path: source.encode() for path, source in scripts.items()}
+    return run_pack(build_pack(with_class_cache(files)), args=args or [], timeout=RUN_TIMEOUT)
+
+
+def test_harness_collects_print_printerr_errors_exit_code_and_user_args() -> None:
+    run = _generated(
+        {
+            "main.gd": (
+                "extends Node\n\n"
+                "func _ready() -> void:\n"
+                '\tprint("args ", ",".join(OS.get_cmdline_user_args()))\n'
+                '\tprint("helper ", Helper.new().answer())\n'
+                '\tprinterr("on stderr")\n'
+                '\tpush_error("deliberate")\n'
+                "\tget_tree().quit(7)\n"
+            ),
+            "lib/helper.gd": (
+                "class_name Helper\nextends RefCounted\n\nfunc answer() -> int:\n\treturn 42\n"
+            ),
+        },
+        args=["--seconds=1", "--flag"],
+    )
+    assert run.exit_code == 7, run.transcript()
+    assert "args --seconds=1,--flag" in run.stdout, run.transcript()
+    # A class_name resolves through the generated global class cache.
+    assert "helper 42" in run.stdout, run.transcript()
+    assert "on stderr" in run.stderr and "on stderr" not in run.stdout, run.transcript()
+    assert [report.split(" (at: ")[0] for report in error_reports(run)] == ["ERROR: deliberate"], (
+        run.transcript()
+    )
+    assert not any("global script cache" in line for line in run.stderr), run.transcript()
+
+
+def test_a_script_with_a_parse_error_fails_the_check() -> None:
+    run = _generated(
+        {
+            "main.gd": (
+                "extends Node\n\n"
+                "func _ready() -> void:\n"
+                '\tvar count: int = "not a number"\n'
+                '\tprint("STB-DONE passed=0 failed=0")\n'
+                "\tget_tree().quit(0)\n"
+            )
+        }
+    )
+    problems = suite_problems(run, min_passes=0)
+    assert any("SCRIPT ERROR: Parse Error" in p and "res://main.gd:4" in p for p in problems), (
+        _problems_text(problems, run)
+    )
+    # The broken scene never quits: the harness stops soon after the error, not at the timeout.
+    assert run.stopped_after_error and not run.timed_out, run.transcript()
+
+
+def test_an_engine_crash_is_reported_without_waiting_for_the_timeout() -> None:
+    run = _generated(
+        {
+            "main.gd": (
+                "extends Node\n\n"
+                "func _ready() -> void:\n"
+                "\tvar zero := 0\n"
+                '\tprint("before")\n'
+                "\tprint(10 / zero)\n"
+                "\tget_tree().quit(0)\n"
+            )
+        }
+    )
+    assert run.exit_code is None and not run.timed_out, run.transcript()
+    assert run.crash is not None and "divide by zero" in run.crash, run.transcript()
+    assert any("crashed" in problem for problem in engine_problems(run))
+    assert "before" in run.stdout
