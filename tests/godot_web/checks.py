@@ -60,18 +60,19 @@ def read_suite(run: EngineRun) -> SuiteReport:
 def error_reports(run: EngineRun) -> list[str]:
     """Each engine error (with its `at:` line), from both streams."""
     reports: list[str] = []
-    attach = False
+    # The stream of the error an `at:` line may still complete (its own stream only).
+    attach: Stream | None = None
     for stream, line in run.lines:
         if stream is Stream.BROWSER:
             continue
         if ERROR_LINE.match(line):
             reports.append(line.strip())
-            attach = True
-        elif attach and CONTINUATION.match(line):
+            attach = stream
+        elif attach is stream and CONTINUATION.match(line):
             reports[-1] += f" ({line.strip()})"
-            attach = False
+            attach = None
         else:
-            attach = False
+            attach = None
     return reports
 
 
