@@ -71,8 +71,8 @@ class InstallResult:
         """What was done, in a few lines for the terminal."""
         if self.already_installed:
             return [
-                f"The SpaceTime bridge addon is already installed in {self.project} "
-                f"(version {self.version}); nothing changed."
+                f"The SpaceTime bridge addon is already installed (version {self.version}) "
+                f"in {self.project}; nothing changed."
             ]
         replaced = f" (replaced {self.replaced_version})" if self.replaced_version else ""
         lines = [f"Installed the SpaceTime bridge addon {self.version}{replaced} in {self.project}"]

@@ -207,14 +207,17 @@ class ProjectFile:
         self.delete_lines(entry.start, entry.end)
 
     def delete_section(self, section: Section, *, blank_before: bool) -> None:
-        """Remove a header and its (blank) body, and the blank line before it when we added
-        that too."""
+        """Remove what `set_entry` added with a section, its entry already gone: the
+        header, the blank line after it, and the blank line before it if it added that.
+        Other blank lines stay: they may belong to a section added after this one."""
         if section.header is None:
             return
-        start = section.header
+        start, end = section.header, section.header + 1
+        if end < section.end and not self.lines[end].strip():
+            end += 1
         if blank_before and start > 0 and not self.lines[start - 1].strip():
             start -= 1
-        self.delete_lines(start, section.end)
+        self.delete_lines(start, end)
 
 
 def read_entry(project: Path, section: str, key: str) -> Entry | None:
