@@ -24,7 +24,7 @@ from tests.godot_web.checks import (
 )
 from tests.godot_web.project import ProjectError, Run, run_pack_bytes
 from tests.godot_web.runner import DEFAULT_TIMEOUT, EngineRun, HarnessError, Stream, run_pack
-from tests.godot_web.template import TemplateError
+from tests.godot_web.template import REPO_ROOT, TemplateError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
     parser.add_argument("--save-pack", metavar="PATH", help="also write the .pck there")
     parser.add_argument(
+        "--min-passes",
+        type=int,
+        default=MIN_SUITE_PASSES,
+        help=f"suite: fewest passed tests that count as a pass (default {MIN_SUITE_PASSES})",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPO_ROOT,
+        help="the checkout to pack (default: this one)",
+    )
+    parser.add_argument(
         "engine_args", nargs="*", help="after --: more user arguments for the engine"
     )
     return parser
@@ -57,9 +69,9 @@ def _print_line(stream: Stream, line: str) -> None:
         print(f"[browser] {line}", file=sys.stderr, flush=True)
 
 
-def _problems(run: Run, result: EngineRun) -> list[str]:
+def _problems(run: Run, result: EngineRun, *, min_passes: int) -> list[str]:
     if run is Run.SUITE:
-        return suite_problems(result, min_passes=MIN_SUITE_PASSES)
+        return suite_problems(result, min_passes=min_passes)
     if run is Run.GAME:
         return game_problems(result)
     return inert_problems(result)
@@ -72,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.seconds is not None:
         engine_args.insert(0, f"--seconds={options.seconds:g}")
     try:
-        pack = run_pack_bytes(run)
+        pack = run_pack_bytes(run, root=options.root)
         if options.save_pack:
             Path(options.save_pack).write_bytes(pack)
         result = run_pack(
@@ -86,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    problems = _problems(run, result)
+    problems = _problems(run, result, min_passes=options.min_passes)
     summary = f"{run.value}: exit code {result.exit_code}, {result.elapsed:.2f} s"
     if run is Run.SUITE:
         report = read_suite(result)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +30,16 @@ from tests.godot_web.checks import (
     suite_result_problems,
 )
 from tests.godot_web.pack import build_pack, with_class_cache
-from tests.godot_web.project import ProjectError, Run, project_godot, run_pack_bytes
+from tests.godot_web.project import (
+    DEMO_DIR,
+    GDSCRIPT_TESTS_DIR,
+    ProjectError,
+    Run,
+    project_godot,
+    run_pack_bytes,
+)
 from tests.godot_web.runner import EngineRun, find_chromium, run_pack
-from tests.godot_web.template import DEFAULT_CACHE, ENV_DIR
+from tests.godot_web.template import DEFAULT_CACHE, ENV_DIR, REPO_ROOT
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = find_chromium()
@@ -198,3 +208,34 @@ def test_an_engine_crash_is_reported_without_waiting_for_the_timeout() -> None:
     assert run.crash is not None and "divide by zero" in run.crash, run.transcript()
     assert any("crashed" in problem for problem in engine_problems(run))
     assert "before" in run.stdout
+
+
+def test_cli_prints_the_engine_lines_and_fails_on_a_failed_gdscript_test(tmp_path: Path) -> None:
+    """`python -m tests.godot_web suite` as the GDScript author runs it, on another tree."""
+    _require_chromium()
+    shutil.copytree(REPO_ROOT / DEMO_DIR, tmp_path / DEMO_DIR)
+    suite_dir = tmp_path / GDSCRIPT_TESTS_DIR
+    suite_dir.mkdir(parents=True)
+    (suite_dir / "run_tests.tscn").write_bytes(
+        MAIN_SCENE.replace(b"res://main.gd", b"res://tests/run_tests.gd")
+    )
+    (suite_dir / "run_tests.gd").write_text(
+        "extends Node\n\n"
+        "func _ready() -> void:\n"
+        '\tprint("STB-TEST PASS one")\n'
+        '\tprint("STB-TEST FAIL two: expected 2, got 3")\n'
+        '\tprint("STB-DONE passed=1 failed=1")\n'
+        "\tget_tree().quit(1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.godot_web", "suite", "--root", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT + 30,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "STB-TEST FAIL two: expected 2, got 3" in done.stdout.splitlines()
+    assert "test failed: two: expected 2, got 3" in done.stderr
+    assert "suite: exit code 1" in done.stderr
