@@ -1,7 +1,10 @@
 """The bridge HTTP API the game serves: status, scene control, player.
 
 Built on Starlette and served by uvicorn on a socket bound here, so the port
-fallback (8080, then 8083-8085) is decided before the server starts.
+fallback (8080, then 8083-8085) is decided before the server starts. The
+protocol's checks before a handler runs (limits, Host, key, route, media
+type, body size) live in :mod:`spacetime_panel.sim.http_guard`; the handlers
+here check the body's JSON and the scene.
 """
 
 from __future__ import annotations
@@ -236,6 +239,7 @@ def make_server(app: ASGIApp) -> BridgeHttpServer:
     config = uvicorn.Config(
         app,
         http=BridgeH11Protocol,
+        ws="none",  # telemetry has its own port; an Upgrade here is a plain request
         # Above check_head's own limits, so that those answer first (414/431, not h11's 400).
         h11_max_incomplete_event_size=2 * (LIMITS.request_line + LIMITS.headers),
         log_config=None,

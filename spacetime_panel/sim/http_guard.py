@@ -280,6 +280,9 @@ class BridgeH11Protocol(H11Protocol):
                 self._head = bytearray()
         super().data_received(data)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """Quiet: an Upgrade to this port (``ws="none"``) is answered as a plain request."""
+
     def send_400_response(self, msg: str) -> None:
         self._refuse(MALFORMED)
 
