@@ -21,8 +21,9 @@ FLAG_REL_FILEBASE = 2
 FILE_BASE = 0x70
 ALIGNMENT = 16
 RESERVED_WORDS = 16
-# Where a release build looks for the `class_name` list.
+# Where a release build looks for the `class_name` list, and for uid:// -> path.
 CLASS_CACHE_PATH = ".godot/global_script_class_cache.cfg"
+UID_CACHE_PATH = ".godot/uid_cache.bin"
 
 
 def _padding(size: int, alignment: int) -> int:
@@ -178,4 +179,60 @@ def with_class_cache(files: Mapping[str, bytes]) -> dict[str, bytes]:
         raise ValueError(f"class_name declared twice: {', '.join(duplicates)}")
     result = dict(files)
     result[CLASS_CACHE_PATH] = class_cache_text(classes).encode("utf-8")
+    return result
+
+
+# `ResourceUID::text_to_id` (core/io/resource_uid.cpp): base 34, 'a'.. then '0'.. (its
+# constants are off by one, so 'z' and '9' are never written but still decode).
+_UID_BASE = (ord("z") - ord("a")) + (ord("9") - ord("0"))
+_UID_TEXT = re.compile(r"uid://([a-z0-9]+)")
+_RESOURCE_HEADER_UID = re.compile(r'^\[gd_(?:scene|resource)\b[^\]]*?\buid="(uid://[a-z0-9]+)"')
+
+
+def uid_to_id(text: str) -> int:
+    """The 63-bit id of `uid://...` text, as the engine decodes it."""
+    found = _UID_TEXT.fullmatch(text)
+    if found is None:
+        raise ValueError(f"not a resource uid: {text!r}")
+    value = 0
+    for char in found.group(1):
+        digit = ord(char) - ord("a") if char.isalpha() else ord(char) - ord("0") + 25
+        value = (value * _UID_BASE + digit) & 0xFFFFFFFFFFFFFFFF
+    return value & 0x7FFFFFFFFFFFFFFF
+
+
+def resource_uids(files: Mapping[str, bytes]) -> dict[int, str]:
+    """id -> res:// path, from `<file>.uid` files and the `uid=` of scene/resource headers."""
+    found: dict[int, str] = {}
+    for path, content in sorted(files.items()):
+        text = content.decode("utf-8", errors="replace")
+        if path.endswith(".uid"):
+            uid, owner = text.strip(), path.removesuffix(".uid")
+        elif path.endswith((".tscn", ".tres")):
+            header = _RESOURCE_HEADER_UID.search(text)
+            if header is None:
+                continue
+            uid, owner = header.group(1), path
+        else:
+            continue
+        if _UID_TEXT.fullmatch(uid):
+            found[uid_to_id(uid)] = "res://" + resource_path(owner)
+    return found
+
+
+def uid_cache_bytes(uids: Mapping[int, str]) -> bytes:
+    """`uid_cache.bin` as `ResourceUID::save_to_cache` writes it: u32 count, then per entry
+    u64 id, u32 length and the UTF-8 path (no terminator)."""
+    out = bytearray(struct.pack("<I", len(uids)))
+    for uid, path in sorted(uids.items()):
+        encoded = path.encode("utf-8")
+        out += struct.pack("<QI", uid, len(encoded)) + encoded
+    return bytes(out)
+
+
+def with_engine_caches(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """`files` plus what an export adds under `.godot/`: the class cache and the uid cache,
+    so `class_name` globals and `uid://` references resolve as in an exported game."""
+    result = with_class_cache(files)
+    result[UID_CACHE_PATH] = uid_cache_bytes(resource_uids(files))
     return result

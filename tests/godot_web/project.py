@@ -1,7 +1,7 @@
 """The packs of the three runs in tests/godot/README.md: suite, game and inert.
 
 Each pack holds a generated `project.godot`, the addon, the protocol files, the
-GDScript tests, the demo scenes and the global class cache.
+GDScript tests, the demo scenes, and the global class and uid caches.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from pathlib import Path
 
-from tests.godot_web.pack import build_pack, resource_path, with_class_cache
+from tests.godot_web.pack import build_pack, resource_path, with_engine_caches
 from tests.godot_web.template import REPO_ROOT
 
 ADDON_DIR = Path("spacetime_panel/addons/spacetime_bridge")
@@ -120,7 +120,7 @@ def missing_references(files: Mapping[str, bytes]) -> list[str]:
 
 
 def project_files(run: Run, *, root: Path = REPO_ROOT) -> dict[str, bytes]:
-    """Every file of a run's pack, by resource path, including the class cache."""
+    """Every file of a run's pack, by resource path, including the class and uid caches."""
     files = {"project.godot": project_text(run).encode("utf-8")}
     files |= _tree(root / ADDON_DIR, "addons/spacetime_bridge/")
     files |= _tree(root / PROTOCOL_DIR, "protocol/")
@@ -147,7 +147,7 @@ def project_files(run: Run, *, root: Path = REPO_ROOT) -> dict[str, bytes]:
     missing = missing_references(files)
     if missing:
         raise ProjectError("scenes name files the pack lacks: " + "; ".join(missing))
-    return with_class_cache(files)
+    return with_engine_caches(files)
 
 
 def run_pack_bytes(run: Run, *, root: Path = REPO_ROOT) -> bytes:

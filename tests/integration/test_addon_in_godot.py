@@ -29,7 +29,7 @@ from tests.godot_web.checks import (
     suite_problems,
     suite_result_problems,
 )
-from tests.godot_web.pack import build_pack, with_class_cache
+from tests.godot_web.pack import build_pack, with_engine_caches
 from tests.godot_web.project import (
     DEMO_DIR,
     GDSCRIPT_TESTS_DIR,
@@ -139,7 +139,7 @@ def _generated(scripts: Mapping[str, str], args: list[str] | None = None) -> Eng
         "main.tscn": MAIN_SCENE,
     }
     files |= {path: source.encode() for path, source in scripts.items()}
-    return run_pack(build_pack(with_class_cache(files)), args=args or [], timeout=RUN_TIMEOUT)
+    return run_pack(build_pack(with_engine_caches(files)), args=args or [], timeout=RUN_TIMEOUT)
 
 
 def test_harness_collects_print_printerr_errors_exit_code_and_user_args() -> None:
@@ -150,6 +150,7 @@ def test_harness_collects_print_printerr_errors_exit_code_and_user_args() -> Non
                 "func _ready() -> void:\n"
                 '\tprint("args ", ",".join(OS.get_cmdline_user_args()))\n'
                 '\tprint("helper ", Helper.new().answer())\n'
+                '\tprint("by uid ", load("uid://bhelper").resource_path)\n'
                 '\tprinterr("on stderr")\n'
                 '\tpush_error("deliberate")\n'
                 "\tget_tree().quit(7)\n"
@@ -157,6 +158,7 @@ def test_harness_collects_print_printerr_errors_exit_code_and_user_args() -> Non
             "lib/helper.gd": (
                 "class_name Helper\nextends RefCounted\n\nfunc answer() -> int:\n\treturn 42\n"
             ),
+            "lib/helper.gd.uid": "uid://bhelper\n",
         },
         args=["--seconds=1", "--flag"],
     )
@@ -164,11 +166,13 @@ def test_harness_collects_print_printerr_errors_exit_code_and_user_args() -> Non
     assert "args --seconds=1,--flag" in run.stdout, run.transcript()
     # A class_name resolves through the generated global class cache.
     assert "helper 42" in run.stdout, run.transcript()
+    # A uid:// resolves through the generated uid cache.
+    assert "by uid res://lib/helper.gd" in run.stdout, run.transcript()
     assert "on stderr" in run.stderr and "on stderr" not in run.stdout, run.transcript()
     assert [report.split(" (at: ")[0] for report in error_reports(run)] == ["ERROR: deliberate"], (
         run.transcript()
     )
-    assert not any("global script cache" in line for line in run.stderr), run.transcript()
+    assert not any("WARNING" in line or "cache" in line for line in run.stderr), run.transcript()
 
 
 def test_a_script_with_a_parse_error_fails_the_check() -> None:

@@ -12,11 +12,16 @@ import pytest
 from tests.godot_web.pack import (
     CLASS_CACHE_PATH,
     FILE_BASE,
+    UID_CACHE_PATH,
     build_pack,
     class_cache_text,
     global_class_of,
     resource_path,
+    resource_uids,
+    uid_cache_bytes,
+    uid_to_id,
     with_class_cache,
+    with_engine_caches,
 )
 
 
@@ -217,3 +222,44 @@ def test_with_class_cache_lists_every_class_sorted_and_resolves_path_bases() -> 
 def test_a_class_name_declared_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="Twice"):
         with_class_cache({"a.gd": b"class_name Twice\n", "b.gd": b"class_name Twice\n"})
+
+
+def test_uid_text_decodes_as_the_engine_does() -> None:
+    # The largest id, as core/io/resource_uid.cpp spells it.
+    assert uid_to_id("uid://d4n4ub6itg400") == 0x7FFFFFFFFFFFFFFF
+    assert uid_to_id("uid://a") == 0
+    assert uid_to_id("uid://ba") == 34
+    assert uid_to_id("uid://b0") == 34 + 25
+    with pytest.raises(ValueError):
+        uid_to_id("res://not_a_uid.gd")
+
+
+def test_uids_come_from_uid_files_and_scene_headers() -> None:
+    files = {
+        "lib/x.gd": b"extends Node\n",
+        "lib/x.gd.uid": b"uid://cabc\n",
+        "main.tscn": b'[gd_scene load_steps=2 format=3 uid="uid://bmain"]\n',
+        "plain.tscn": b"[gd_scene format=3]\n",
+        "ref.tscn": b'[gd_scene format=3]\n[ext_resource uid="uid://dother" path="res://a"]\n',
+    }
+    assert resource_uids(files) == {
+        uid_to_id("uid://cabc"): "res://lib/x.gd",
+        uid_to_id("uid://bmain"): "res://main.tscn",
+    }
+
+
+def test_uid_cache_layout_is_count_then_id_length_path() -> None:
+    raw = uid_cache_bytes({5: "res://b.gd", 3: "res://\u00e9.tscn"})
+    assert struct.unpack_from("<I", raw, 0) == (2,)
+    first_id, first_length = struct.unpack_from("<QI", raw, 4)
+    assert (first_id, raw[16 : 16 + first_length].decode()) == (3, "res://\u00e9.tscn")
+    second = 16 + first_length
+    second_id, second_length = struct.unpack_from("<QI", raw, second)
+    assert (second_id, raw[second + 12 :].decode()) == (5, "res://b.gd")
+    assert second_length == len("res://b.gd")
+
+
+def test_engine_caches_add_both_files() -> None:
+    files = with_engine_caches({"a.gd": b"class_name A\n", "a.gd.uid": b"uid://b1\n"})
+    assert set(files) == {"a.gd", "a.gd.uid", CLASS_CACHE_PATH, UID_CACHE_PATH}
+    assert files[UID_CACHE_PATH] == uid_cache_bytes({uid_to_id("uid://b1"): "res://a.gd"})
