@@ -210,9 +210,10 @@ class _Chromium:
         marker = self.profile / "DevToolsActivePort"
         while True:
             if marker.is_file():
-                first = marker.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-                if first.isdigit():
-                    return int(first)
+                # "PORT\n/devtools/browser/ID": complete only once the second line is there.
+                lines = marker.read_text(encoding="utf-8").splitlines()
+                if len(lines) >= 2 and lines[0].isdigit() and lines[1].startswith("/devtools/"):
+                    return int(lines[0])
             if self.process.poll() is not None:
                 raise HarnessError(f"chromium exited with {self.process.returncode} at start")
             if time.monotonic() > deadline:
