@@ -222,9 +222,9 @@ class _Chromium:
 
     def stop(self) -> None:
         """Kill Chromium and every child in its process group, and reap it."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        # The whole group even if Chromium itself has exited: its renderers may remain.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         self._log.close()
