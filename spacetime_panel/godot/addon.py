@@ -81,6 +81,11 @@ class InstallResult:
         lines += [f"  project.godot: {change}" for change in self.changes]
         if self.backup is not None:
             lines.append(f"  backup of the original project.godot: {self.backup}")
+        if self.changes:
+            lines.append(
+                "  an open Godot editor keeps its own copy of these settings: reopen the "
+                "project (Project > Reload Current Project) before saving settings there"
+            )
         return lines
 
 
@@ -218,6 +223,14 @@ def install_addon(
     version = plugin_version(files["plugin.cfg"].decode("utf-8", "replace")) or "0"
     addon_dir = project / ADDON_FOLDER
     _check_writable(project, addon_dir)
+
+    if addon_dir.is_symlink():
+        if not force:
+            raise AddonInstallError(
+                f"{addon_dir} is a symbolic link (to a checkout of the addon?): leave it, or "
+                f"pass --force to replace the link with the packaged addon"
+            )
+        addon_dir.unlink()
 
     manifest_path = addon_dir / MANIFEST_NAME
     old_manifest = _Manifest.read(manifest_path)

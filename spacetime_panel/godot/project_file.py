@@ -114,6 +114,8 @@ class ProjectFile:
         count = len(self.lines)
         while index < count:
             content = self.lines[index].rstrip("\r\n")
+            if index == 0:
+                content = content.removeprefix("\ufeff")  # a byte order mark
             stripped = content.strip()
             match = _HEADER.match(content)
             if match:

@@ -217,6 +217,7 @@ VARIANTS = {
     "flush-false": MINIMAL + b"run/flush_stdout_on_print=false\n",
     "empty-sections": b"config_version=5\n\n[autoload]\n\n[editor_plugins]\n\n[xr]\n\nx=1\n",
     "empty-plugin-array": MINIMAL + b"\n[editor_plugins]\n\nenabled=PackedStringArray()\n",
+    "byte-order-mark": b"\xef\xbb\xbf[application]\n\nconfig/name=\"BOM\"\n",
     "autoload-not-a-singleton": MINIMAL + f'[autoload]\n{AUTOLOAD_NAME}="{AUTOLOAD_PATH}"'.encode(),
 }  # fmt: skip
 
@@ -255,6 +256,40 @@ def test_install_on_a_project_with_flush_false_says_what_it_was(tmp_path: Path, 
     )
     assert removed == ["run/flush_stdout_on_print=false"]
     assert FLUSH_LINE in added
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_section(tmp_path: Path, source: Path):
+    project = make_project(tmp_path, VARIANTS["byte-order-mark"])
+    install_addon(project, source=source)
+    text = (project / "project.godot").read_bytes().decode()
+    assert text.startswith('\ufeff[application]\n\nconfig/name="BOM"\n' + FLUSH_LINE + "\n")
+    assert text.count("[application]") == 1
+
+
+def test_a_symlinked_addon_folder_is_left_alone_unless_forced(tmp_path: Path, source: Path):
+    project = make_project(tmp_path, REALISTIC)
+    checkout = make_addon(tmp_path / "checkout" / "spacetime_bridge", "0.2.0-dev")
+    (project / "addons").mkdir()
+    link = project / "addons" / "spacetime_bridge"
+    link.symlink_to(checkout)
+    with pytest.raises(AddonInstallError, match="symbolic link"):
+        install_addon(project, source=source)
+    assert (project / "project.godot").read_bytes() == REALISTIC
+
+    install_addon(project, source=source, force=True)
+    assert (
+        not link.is_symlink()
+        and (link / "plugin.cfg").read_bytes() == (source / "plugin.cfg").read_bytes()
+    )
+    assert 'version="0.2.0-dev"' in (checkout / "plugin.cfg").read_text()
+
+    link_again = tmp_path / "other" / "game"
+    shutil.copytree(project, link_again)
+    shutil.rmtree(link_again / "addons" / "spacetime_bridge")
+    (link_again / "addons" / "spacetime_bridge").symlink_to(checkout)
+    uninstall_addon(link_again)
+    assert not (link_again / "addons" / "spacetime_bridge").exists()
+    assert (checkout / "plugin.cfg").is_file()
 
 
 def test_minimal_project_gains_sections_at_the_end(tmp_path: Path, source: Path):
