@@ -119,7 +119,7 @@ static func _port_list(ports: Array[int]) -> String:
 func _wire(http_port: int) -> void:
 	var telemetry_port: int = _telemetry.port if _telemetry != null else 0
 	var version: String = Frames.godot_version()
-	var project: String = ProjectSettings.globalize_path("res://")
+	var project: String = Frames.project_path()
 	var pid: int = OS.get_process_id()
 	_identity = Frames.identity(version, pid, project, http_port, telemetry_port)
 	_editor = EditorServices.new(settings.lsp_port, settings.dap_port)

@@ -53,6 +53,9 @@ var _header_bytes: int = 0
 var _header_count: int = 0
 var _body_length: int = 0
 var _started_at: float = -1.0
+## The first well-formedness problem; answered (400) only once the headers are
+## read, so that the limits (414, 431) come first.
+var _malformed: String = ""
 
 
 ## Starts the clock of this request (the time the connection was accepted).
@@ -116,7 +119,11 @@ func _check_partial_line() -> void:
 	# +1 leaves room for the CR of a line that is exactly at the limit.
 	if _phase == PHASE_REQUEST_LINE and _buffer.size() > limit_request_line + 1:
 		_fail(414, "URITooLong", "Request line over %d bytes" % limit_request_line)
-	elif _phase == PHASE_HEADERS and _header_bytes + _buffer.size() > limit_headers:
+	elif (
+		_phase == PHASE_HEADERS
+		and _header_bytes + _buffer.size() > limit_headers
+		and not (_buffer.size() == 1 and _buffer[0] == CR)
+	):
 		_fail(431, "RequestHeaderFieldsTooLarge", "Headers over %d bytes" % limit_headers)
 
 
@@ -124,53 +131,61 @@ func _request_line(line: PackedByteArray) -> void:
 	if line.size() > limit_request_line:
 		_fail(414, "URITooLong", "Request line over %d bytes" % limit_request_line)
 		return
+	_phase = PHASE_HEADERS
 	if not _is_visible_ascii(line, false):
-		_fail(400, "BadRequest", "Malformed request line")
+		_malformed = "Malformed request line"
 		return
 	var parts: PackedStringArray = line.get_string_from_ascii().split(" ")
 	if parts.size() != 3 or not _is_token(parts[0]) or not parts[1].begins_with("/"):
-		_fail(400, "BadRequest", "Malformed request line")
+		_malformed = "Malformed request line (expected METHOD /PATH HTTP/1.1)"
 		return
 	if parts[2] != "HTTP/1.1" and parts[2] != "HTTP/1.0":
-		_fail(400, "BadRequest", "Unsupported HTTP version")
+		_malformed = "Unsupported HTTP version"
 		return
 	method = parts[0]
 	target = parts[1]
 	version = parts[2]
 	path = target.get_slice("?", 0).get_slice("#", 0)
-	_phase = PHASE_HEADERS
 
 
 func _header_line(line: PackedByteArray) -> void:
+	if line.is_empty():
+		_end_of_headers()
+		return
+	# Each header line counts with its CRLF; the blank line that ends them does not.
 	_header_bytes += line.size() + 2
 	if _header_bytes > limit_headers:
 		_fail(431, "RequestHeaderFieldsTooLarge", "Headers over %d bytes" % limit_headers)
-		return
-	if line.is_empty():
-		_end_of_headers()
 		return
 	_header_count += 1
 	if _header_count > limit_header_count:
 		_fail(431, "RequestHeaderFieldsTooLarge", "More than %d headers" % limit_header_count)
 		return
+	if not _malformed.is_empty():
+		return
 	var colon: int = line.find(58)  # ':'
 	if colon <= 0 or not _is_visible_ascii(line, true):
-		_fail(400, "BadRequest", "Malformed header line")
+		_malformed = "Malformed header line"
 		return
 	var name: String = line.slice(0, colon).get_string_from_ascii()
 	if not _is_token(name):
-		_fail(400, "BadRequest", "Malformed header name")
+		_malformed = "Malformed header name"
 		return
 	var value: String = line.slice(colon + 1).get_string_from_ascii().strip_edges()
 	var key: String = name.to_lower()
-	if headers.has(key):
+	if key == "host" and headers.has(key):
+		_malformed = "More than one Host header"
+	elif headers.has(key):
 		headers[key] = "%s, %s" % [headers[key], value]
 	else:
 		headers[key] = value
 
 
 func _end_of_headers() -> void:
-	if version == "HTTP/1.1" and not headers.has("host"):
+	if not _malformed.is_empty():
+		_fail(400, "BadRequest", _malformed)
+		return
+	if not headers.has("host"):
 		_fail(400, "BadRequest", "Missing Host header")
 		return
 	if headers.has("transfer-encoding"):

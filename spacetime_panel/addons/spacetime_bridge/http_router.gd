@@ -151,7 +151,7 @@ func _post_refusal(request: HttpRequestReader) -> Dictionary:
 func _authorized(request: HttpRequestReader) -> bool:
 	var value: String = str(request.headers.get("authorization", "")).strip_edges()
 	var scheme_ok: bool = value.to_lower().begins_with(BEARER)
-	var token: String = value.substr(BEARER.length()).strip_edges() if scheme_ok else value
+	var token: String = value.substr(BEARER.length()) if scheme_ok else value
 	# Compare even when the scheme is wrong, so a refusal takes the same time.
 	var same: bool = keys_match(token, api_key)
 	return scheme_ok and same
@@ -215,7 +215,7 @@ static func _json_body(bytes: PackedByteArray) -> Variant:
 	return json.data
 
 
-## Strict UTF-8 check (no overlongs, no surrogates, nothing over U+10FFFF), so that
+## Strict UTF-8 check (no overlongs, no surrogates, nothing over U+10FFFF, no NUL), so that
 ## decoding never logs an engine error for a client's bad bytes.
 static func is_valid_utf8(bytes: PackedByteArray) -> bool:
 	var index: int = 0
@@ -225,6 +225,9 @@ static func is_valid_utf8(bytes: PackedByteArray) -> bool:
 		var count: int = 0
 		var low: int = 0x80
 		var high: int = 0xBF
+		if lead == 0:
+			# Valid UTF-8, but never in JSON text, and Godot's decoder logs it.
+			return false
 		if lead < 0x80:
 			index += 1
 			continue

@@ -28,7 +28,8 @@ var _events: Array[Dictionary] = []
 
 
 ## The path rule of scene_paths.json: res://, no "..", no ":" or leading "/"
-## after the prefix, no backslash or NUL, ends in .tscn or .scn (case-sensitive).
+## after the prefix, no backslash or NUL (nor U+FFFD, what Godot makes of a NUL),
+## ends in .tscn or .scn (case-sensitive).
 static func is_valid_scene_path(path: String) -> bool:
 	if not path.begins_with(SCENE_PREFIX):
 		return false
@@ -38,8 +39,10 @@ static func is_valid_scene_path(path: String) -> bool:
 	for forbidden: String in FORBIDDEN_IN_PATH:
 		if rest.contains(forbidden):
 			return false
+	# Godot strings cannot hold NUL: JSON's \u0000 and a raw NUL arrive as U+FFFD.
 	for index: int in rest.length():
-		if rest.unicode_at(index) == 0:
+		var code: int = rest.unicode_at(index)
+		if code == 0 or code == 0xFFFD:
 			return false
 	for suffix: String in SCENE_SUFFIXES:
 		if rest.ends_with(suffix):

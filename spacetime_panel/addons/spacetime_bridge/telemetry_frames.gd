@@ -141,9 +141,21 @@ static func godot_version() -> String:
 	return text
 
 
+## The project folder as an OS path without a trailing slash ("res://" when
+## the game runs from a pack with no folder of its own).
+static func project_path() -> String:
+	var path: String = ProjectSettings.globalize_path("res://")
+	if path.is_empty() or path.begins_with("res://"):
+		return "res://"
+	if path.length() > 1 and path.ends_with("/") and not path.ends_with(":/"):
+		path = path.substr(0, path.length() - 1)
+	return path
+
+
 static func _finite(value: float) -> float:
 	return value if is_finite(value) else 0.0
 
 
+## NaN becomes 0, infinities the nearest bound, then clamped into [low, high].
 static func _bounded(value: float, low: float, high: float) -> float:
-	return clampf(_finite(value), low, high)
+	return clampf(0.0 if is_nan(value) else value, low, high)
