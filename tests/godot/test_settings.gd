@@ -57,6 +57,7 @@ func run(ctx: TestContext) -> void:
 		none.http_ports() == [8080],
 		"%s" % [none.http_ports()]
 	)
+	_bind_address(ctx)
 	var modes: Array[bool] = [
 		Bridge.decide_mode(false, false, false) == Bridge.Mode.INERT,
 		Bridge.decide_mode(false, false, true) == Bridge.Mode.INERT,
@@ -69,4 +70,35 @@ func run(ctx: TestContext) -> void:
 		"bridge: inert in release unless enabled, no listening on the web, else serving",
 		not modes.has(false),
 		"%s" % [modes]
+	)
+
+
+func _bind_address(ctx: TestContext) -> void:
+	var verdicts: Dictionary = {}
+	for value: String in ["localhost", "my-host.example", "0.0.0.0", "::1"]:
+		ProjectSettings.set_setting(BridgeSettings.SETTING_BIND_ADDRESS, value)
+		var settings: BridgeSettings = BridgeSettings.new()
+		settings.read({})
+		verdicts[value] = [
+			settings.bind_address, settings.binds_loopback(), settings.problems.size()
+		]
+	ProjectSettings.set_setting(BridgeSettings.SETTING_BIND_ADDRESS, null)
+	(
+		ctx
+		. check(
+			"settings: the bind address is an IP (localhost is 127.0.0.1, a host name is refused)",
+			(
+				TestContext
+				. same(
+					verdicts,
+					{
+						"localhost": ["127.0.0.1", true, 0],
+						"my-host.example": ["127.0.0.1", true, 1],
+						"0.0.0.0": ["0.0.0.0", false, 0],
+						"::1": ["::1", true, 0],
+					}
+				)
+			),
+			JSON.stringify(verdicts)
+		)
 	)

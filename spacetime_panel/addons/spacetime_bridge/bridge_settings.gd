@@ -62,7 +62,16 @@ func read(env: Dictionary) -> void:
 	problems = PackedStringArray()
 	bind_address = str(ProjectSettings.get_setting(SETTING_BIND_ADDRESS, DEFAULT_BIND_ADDRESS))
 	bind_address = bind_address.strip_edges()
-	if bind_address.is_empty():
+	# TCPServer.listen takes an IP address or "*" (a host name is an engine error).
+	if bind_address == "localhost":
+		bind_address = DEFAULT_BIND_ADDRESS
+	elif bind_address != "*" and not bind_address.is_valid_ip_address():
+		problems.append(
+			(
+				"%s=%s (using %s)"
+				% [SETTING_BIND_ADDRESS, bind_address.c_escape(), DEFAULT_BIND_ADDRESS]
+			)
+		)
 		bind_address = DEFAULT_BIND_ADDRESS
 	var rate: Variant = ProjectSettings.get_setting(SETTING_RATE_HZ, DEFAULT_RATE_HZ)
 	rate_hz = DEFAULT_RATE_HZ
@@ -113,7 +122,14 @@ func _ports(env: Dictionary, name: String, default: String) -> Array[int]:
 	var raw: String = str(env.get(name, default))
 	var ports: Array[int] = []
 	for part: String in raw.split(",", false):
-		var port: int = _port({name: part}, name, 0, false)
-		if port > 0:
-			ports.append(port)
+		var text: String = part.strip_edges()
+		if (
+			text.length() <= 5
+			and text.is_valid_int()
+			and text.to_int() >= 1
+			and text.to_int() <= 65535
+		):
+			ports.append(text.to_int())
+		else:
+			problems.append("%s item %s (skipped)" % [name, text.c_escape()])
 	return ports

@@ -11,6 +11,9 @@ const MAX_CLIENTS := 8
 const OUTBOUND_CAP := 256 * 1024
 const OUTBOUND_BUFFER := 1024 * 1024
 const INBOUND_BUFFER := 16 * 1024
+## More packets than the cap can hold (frames are 100 bytes or more), so that the
+## cap, not a full packet queue, decides when a client is too slow.
+const MAX_QUEUED_PACKETS := 8192
 const HANDSHAKE_TIMEOUT_S := 5.0
 
 var hello_text: String = ""
@@ -69,6 +72,7 @@ func poll(now: float) -> void:
 		var socket: WebSocketPeer = WebSocketPeer.new()
 		socket.outbound_buffer_size = OUTBOUND_BUFFER
 		socket.inbound_buffer_size = INBOUND_BUFFER
+		socket.max_queued_packets = MAX_QUEUED_PACKETS
 		if socket.accept_stream(stream) == OK:
 			add_peer(socket, now)
 		else:
