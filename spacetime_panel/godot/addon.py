@@ -263,7 +263,7 @@ def install_addon(
         if not manifest_path.is_file() or manifest_path.read_bytes() != manifest.to_bytes():
             _write_atomically(manifest_path, manifest.to_bytes())
         if new_text != original:
-            _write_atomically(project_godot, new_text, like=project_godot)
+            _write_atomically(project_godot.resolve(), new_text, like=project_godot)
     except OSError as error:
         raise AddonInstallError(
             f"installing into {project} failed ({_reason(error)}); project.godot is unchanged: "
@@ -305,7 +305,7 @@ def uninstall_addon(project: Path) -> UninstallResult:
     backup = project / BACKUP_NAME
     try:
         if new_text != original:
-            _write_atomically(project_godot, new_text, like=project_godot)
+            _write_atomically(project_godot.resolve(), new_text, like=project_godot)
         if removed_dir is not None:
             if addon_dir.is_symlink() or addon_dir.is_file():
                 addon_dir.unlink()
@@ -356,7 +356,8 @@ def _check_writable(project: Path, addon_dir: Path) -> None:
     """Refuse up front when anything we would change is read-only. Tries for real (a
     temporary file, an open for writing): permission bits say nothing to root, and
     nothing about read-only mounts or immutable files."""
-    folders = [project, *(p for p in (addon_dir.parent, addon_dir) if p.is_dir())]
+    ours = (addon_dir.parent, addon_dir)
+    folders = [project, *(p for p in ours if p.is_dir() and not p.is_symlink())]
     for folder in folders:
         try:
             handle, name = tempfile.mkstemp(dir=folder, prefix=".spacetime-write-check-")

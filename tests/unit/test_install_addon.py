@@ -292,6 +292,19 @@ def test_a_symlinked_addon_folder_is_left_alone_unless_forced(tmp_path: Path, so
     assert (checkout / "plugin.cfg").is_file()
 
 
+def test_a_symlinked_project_godot_stays_a_link(tmp_path: Path, source: Path):
+    project = make_project(tmp_path, b"")
+    shared = tmp_path / "shared.godot"
+    shared.write_bytes(REALISTIC)
+    (project / "project.godot").unlink()
+    (project / "project.godot").symlink_to(shared)
+    install_addon(project, source=source)
+    assert (project / "project.godot").is_symlink()
+    assert AUTOLOAD_LINE in shared.read_text()
+    uninstall_addon(project)
+    assert (project / "project.godot").is_symlink() and shared.read_bytes() == REALISTIC
+
+
 def test_minimal_project_gains_sections_at_the_end(tmp_path: Path, source: Path):
     project = make_project(tmp_path, b"config_version=5\n")
     install_addon(project, source=source)
