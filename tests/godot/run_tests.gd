@@ -16,6 +16,7 @@ const TEST_SCRIPTS: Array[Script] = [
 	preload("test_scene_loader.gd"),
 	preload("test_player_tracker.gd"),
 	preload("test_settings.gd"),
+	preload("test_bridge_node.gd"),
 ]
 
 

@@ -132,13 +132,22 @@ static func announcement(
 	return document
 
 
-## The engine's version text, e.g. "4.5.1.stable.official.f62fdbde1".
+## The engine's version as `godot --version` prints it, e.g.
+## "4.5.1.stable.official.f62fdbde1" (patch left out when 0, as Godot does).
 static func godot_version() -> String:
 	var info: Dictionary = Engine.get_version_info()
-	var text: String = str(info.get("string", ""))
-	if text.is_empty():
-		text = "%s.%s.%s" % [info.get("major", 4), info.get("minor", 0), info.get("patch", 0)]
-	return text
+	var parts: PackedStringArray = PackedStringArray(
+		[str(info.get("major", 4)), str(info.get("minor", 0))]
+	)
+	if int(info.get("patch", 0)) != 0:
+		parts.append(str(info.get("patch")))
+	for key: String in ["status", "build"]:
+		if not str(info.get(key, "")).is_empty():
+			parts.append(str(info[key]))
+	var commit: String = str(info.get("hash", ""))
+	if not commit.is_empty():
+		parts.append(commit.left(9))
+	return ".".join(parts)
 
 
 ## The project folder as an OS path without a trailing slash ("res://" when
