@@ -363,7 +363,8 @@ def _check_writable(project: Path, addon_dir: Path) -> None:
             handle, name = tempfile.mkstemp(dir=folder, prefix=".spacetime-write-check-")
         except OSError as error:
             raise AddonInstallError(
-                f"{folder} is read-only ({_reason(error)}): make the project writable and try again"
+                f"cannot write in {folder} ({_reason(error)}): make the project writable and "
+                f"try again"
             ) from error
         os.close(handle)
         os.unlink(name)
@@ -373,7 +374,7 @@ def _check_writable(project: Path, addon_dir: Path) -> None:
             pass
     except OSError as error:
         raise AddonInstallError(
-            f"{project_godot} is read-only ({_reason(error)}): make it writable and try again"
+            f"cannot write {project_godot} ({_reason(error)}): make it writable and try again"
         ) from error
 
 

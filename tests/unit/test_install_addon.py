@@ -421,7 +421,7 @@ def test_refuses_a_read_only_project_folder(tmp_path: Path, source: Path):
     with read_only(project), pytest.raises(AddonInstallError) as refused:
         install_addon(project, source=source)
     message = str(refused.value)
-    assert message.startswith(f"{project} is read-only (")
+    assert message.startswith(f"cannot write in {project} (")
     assert message.endswith("): make the project writable and try again")
     assert_untouched(project)
 
@@ -430,7 +430,7 @@ def test_refuses_a_read_only_project_godot(tmp_path: Path, source: Path):
     project = make_project(tmp_path, REALISTIC)
     with read_only(project / "project.godot"), pytest.raises(AddonInstallError) as refused:
         install_addon(project, source=source)
-    assert "project.godot is read-only" in str(refused.value)
+    assert str(refused.value).startswith(f"cannot write {project / 'project.godot'} (")
     assert "\n" not in str(refused.value)
     assert_untouched(project)
 
@@ -441,7 +441,7 @@ def test_refuses_to_uninstall_from_a_read_only_addon_folder(tmp_path: Path, sour
     installed = (project / "project.godot").read_bytes()
     with (
         read_only(project / "addons" / "spacetime_bridge"),
-        pytest.raises(AddonInstallError, match="read-only"),
+        pytest.raises(AddonInstallError, match=r"cannot write in .*spacetime_bridge"),
     ):
         uninstall_addon(project)
     assert (project / "project.godot").read_bytes() == installed
