@@ -76,7 +76,8 @@ static func say(message: String) -> void:
 ## gives its position. Call it when the player is not a node of the
 ## spacetime_bridge/player/group group.
 func report_player_spawned(player: Node = null) -> void:
-	_player.report_spawned(player)
+	if mode == Mode.SERVING:
+		_player.report_spawned(player)
 
 
 func _start() -> void:
