@@ -82,10 +82,8 @@ class InstallResult:
         if self.backup is not None:
             lines.append(f"  backup of the original project.godot: {self.backup}")
         if self.changes:
-            lines.append(
-                "  an open Godot editor keeps its own copy of these settings: reopen the "
-                "project (Project > Reload Current Project) before saving settings there"
-            )
+            # The editor keeps project settings in memory and would save them over ours.
+            lines.append("  Godot editor open on it? Project > Reload Current Project first")
         return lines
 
 
