@@ -140,8 +140,10 @@ func _wire(http_port: int) -> void:
 		_telemetry.hello_text = Frames.to_text(hello)
 		_logger = BridgeLogger.new()
 		OS.add_logger(_logger)
+	# A wildcard bind announces 0.0.0.0, which listeners replace by the sender's address.
+	var host: String = "0.0.0.0" if settings.bind_address == "*" else settings.bind_address
 	var announcement: Dictionary = Frames.announcement(
-		version, pid, project, settings.bind_address, http_port, telemetry_port
+		version, pid, project, host, http_port, telemetry_port
 	)
 	_beacon = DiscoveryBeacon.new()
 	_beacon.start(announcement, settings.discovery_port)
@@ -158,9 +160,11 @@ func _process(delta: float) -> void:
 	var now: float = Time.get_ticks_usec() / 1000000.0
 	var wall: float = Time.get_unix_time_from_system()
 	_scenes.poll()
-	_player.poll(now)
 	if _scenes.is_loading():
+		# The old scene's player is still in the tree until the change: not the player.
 		_player.forget()
+	else:
+		_player.poll(now)
 	_http.poll(now)
 	_editor.poll(now, wall)
 	_beacon.poll(now)
