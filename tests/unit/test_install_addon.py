@@ -212,6 +212,8 @@ VARIANTS = {
     "minimal": MINIMAL,
     "minimal-crlf-no-final-newline": MINIMAL.rstrip(b"\n").replace(b"\n", b"\r\n"),
     "no-application-section": b"config_version=5\n",
+    "empty-file": b"",
+    "hash-comments-and-spaces": b"# made by hand\n  \n[application]  ; main\nconfig/name = \"x\"\n",
     "only-a-comment-no-newline": b"; nothing here",
     "ends-with-blank-lines": MINIMAL + b"\n\n",
     "flush-false": MINIMAL + b"run/flush_stdout_on_print=false\n",
@@ -236,7 +238,7 @@ def test_uninstall_gives_back_the_original_byte_for_byte(
     assert PLUGIN_CFG in pf.entry("editor_plugins", "enabled").value
     if b"\r\n" in content:
         assert installed.count(b"\n") == installed.count(b"\r\n")
-    assert installed.endswith(b"\n") == content.endswith(b"\n")
+    assert installed.endswith(b"\n") == (content.endswith(b"\n") or not content)
     assert install_addon(project, source=source).already_installed
 
     result = uninstall_addon(project)
