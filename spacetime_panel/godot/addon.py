@@ -159,7 +159,7 @@ class _Manifest:
         for kind, raw in (data.get("edits") or {}).items():
             if (edit := _Edit.load(raw)) is not None:
                 edits[str(kind)] = edit
-        files = [str(f) for f in data.get("files") or [] if isinstance(f, str)]
+        files = [f for f in data.get("files") or [] if _inside(f)]
         return cls(
             str(data.get("version", "")), files, bool(data.get("created_addons_folder")), edits
         )
@@ -530,6 +530,15 @@ def _drop_section_we_created(pf: ProjectFile, name: str, edit: _Edit | None) -> 
 
 
 # -- files --
+
+
+def _inside(name: object) -> bool:
+    """A relative path that stays inside the addon folder: the manifest is a file in the
+    user's project, and we delete what it names."""
+    if not isinstance(name, str) or not name or name.startswith(("/", "\\")):
+        return False
+    parts = name.replace("\\", "/").split("/")
+    return all(part not in ("", ".", "..") for part in parts) and ":" not in parts[0]
 
 
 def _copy_files(files: dict[str, bytes], addon_dir: Path, stale: list[str]) -> int:

@@ -4,6 +4,7 @@ and an uninstall that gives back the original byte for byte."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 import subprocess
@@ -379,6 +380,21 @@ def test_uninstall_without_the_manifest_still_removes_our_entries(tmp_path: Path
     assert AUTOLOAD_NAME not in text and PLUGIN_CFG not in text
     assert f'enabled=PackedStringArray("{OTHER_PLUGIN}")' in text
     assert result.removed_dir is None and not result.restored_exactly
+
+
+def test_an_update_deletes_only_stale_files_inside_our_folder(tmp_path: Path, source: Path):
+    project = make_project(tmp_path, REALISTIC)
+    install_addon(project, source=make_addon(tmp_path / "old" / "spacetime_bridge", "0.1.0"))
+    victim = project / "keep.txt"
+    victim.write_text("mine")
+    manifest = project / "addons" / "spacetime_bridge" / ".install.json"
+    data = json.loads(manifest.read_text())
+    data["files"] += ["../../keep.txt", str(victim), "sub/../../../keep.txt", "old_only.gd"]
+    manifest.write_text(json.dumps(data))
+    (project / "addons" / "spacetime_bridge" / "old_only.gd").write_text("extends Node\n")
+    install_addon(project, source=source)
+    assert victim.read_text() == "mine"
+    assert not (project / "addons" / "spacetime_bridge" / "old_only.gd").exists()
 
 
 def test_uninstall_removes_files_godot_generated_in_our_folder(tmp_path: Path, source: Path):
