@@ -187,6 +187,9 @@ def idle_game_problems(run: EngineRun, *, expect: re.Pattern[str], what: str) ->
         problems.append(f"expected exactly one {BRIDGE_MARK!r} line, got {len(said)}: {said}")
     elif not expect.search(said[0]):
         problems.append(f"the bridge line does not say {what}: {said[0]!r}")
+    elif said[0] not in run.stdout:
+        # tests/godot/README.md: the bridge speaks with print(), never push_warning/printerr.
+        problems.append(f"the bridge line is not on stdout (print()): {said[0]!r}")
     return problems
 
 
