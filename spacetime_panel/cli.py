@@ -66,6 +66,16 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 NEGATED = {"no_game", "leave_running"}
 
 
+PROBE_TIMEOUT = 3.0
+LSP_PROBE_TIMEOUT = 10.0
+
+
+def default_probe_timeout(kind: str) -> float:
+    """A Godot editor that has just opened can take seconds to answer its first LSP
+    `initialize`: `probe lsp` waits longer than the other probes by default."""
+    return LSP_PROBE_TIMEOUT if kind == "lsp" else PROBE_TIMEOUT
+
+
 def _where_flags(parser: argparse.ArgumentParser) -> None:
     """Where things are: shared by every command that talks to Godot or the panel."""
     where = parser.add_argument_group("where")
@@ -160,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("kind", choices=PROBE_KINDS, help="what to speak to the peer")
     probe.add_argument("--host", default="127.0.0.1")
     probe.add_argument("--port", type=int, required=True)
-    probe.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    probe.add_argument(
+        "--timeout",
+        type=float,
+        help=f"seconds (default {PROBE_TIMEOUT:g}; lsp {LSP_PROBE_TIMEOUT:g}: an editor that "
+        "has just opened takes seconds to answer its first initialize)",
+    )
     probe.add_argument("--json", action="store_true", help="print JSON")
 
     telemetry = commands.add_parser(
@@ -399,7 +414,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 args.host,
                 args.port,
                 as_json=args.json,
-                timeout=args.timeout,
+                timeout=args.timeout
+                if args.timeout is not None
+                else default_probe_timeout(args.kind),
                 api_key=bridge_key,
             )
         )

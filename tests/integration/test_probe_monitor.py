@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import httpx
@@ -181,3 +183,13 @@ async def test_a_degraded_lsp_is_handshaken_again_within_seconds_not_at_the_inte
     assert states[0] is ServiceState.DEGRADED
     assert states[-1] is ServiceState.UP
     assert handshakes(seen) == 1  # the silent first session never parsed a frame
+
+
+async def test_probe_lsp_command_waits_for_an_editor_that_is_still_opening() -> None:
+    """`spacetime-panel probe lsp` with its default timeout: a 4 s first answer is up."""
+    async with tcp_server(editor_still_opening(Seen(), first_answer_after=4.0)) as lsp_port:
+        command = [sys.executable, "-m", "spacetime_panel", "probe", "lsp", "--port", str(lsp_port)]
+        result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert f"lsp 127.0.0.1:{lsp_port}: up" in result.stdout
