@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
 
 from spacetime_panel.godot.project_file import (
+    Edit,
     ProjectFile,
     packed_append,
     packed_remove,
@@ -119,33 +119,11 @@ class UninstallResult:
 
 
 @dataclass
-class _Edit:
-    """One change to project.godot: the value before (None: the key was added) and after."""
-
-    before: str | None
-    after: str
-    created_section: bool = False
-    blank_before: bool = False
-
-    @classmethod
-    def load(cls, data: Any) -> _Edit | None:
-        if not isinstance(data, dict) or not isinstance(data.get("after"), str):
-            return None
-        before = data.get("before")
-        return cls(
-            before if isinstance(before, str) else None,
-            data["after"],
-            bool(data.get("created_section")),
-            bool(data.get("blank_before")),
-        )
-
-
-@dataclass
 class _Manifest:
     version: str = ""
     files: list[str] = field(default_factory=list)
     created_addons_folder: bool = False
-    edits: dict[str, _Edit] = field(default_factory=dict)
+    edits: dict[str, Edit] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> _Manifest | None:
@@ -157,7 +135,7 @@ class _Manifest:
             return None
         edits = {}
         for kind, raw in (data.get("edits") or {}).items():
-            if (edit := _Edit.load(raw)) is not None:
+            if (edit := Edit.from_json(raw)) is not None:
                 edits[str(kind)] = edit
         files = [f for f in data.get("files") or [] if _inside(f)]
         return cls(
@@ -251,7 +229,8 @@ def install_addon(
     stale = [name for name in manifest.files if name not in files]
     manifest.files = sorted(files)
     for kind, edit in edits.items():
-        manifest.edits[kind] = _merged(manifest.edits.get(kind), edit)
+        first = manifest.edits.get(kind)
+        manifest.edits[kind] = edit if first is None else first.again(edit)
 
     backup = project / BACKUP_NAME
     try:
@@ -419,114 +398,76 @@ def _is_ours(value: str) -> bool:
     return unquote(value).lstrip("*") == AUTOLOAD_PATH
 
 
-def _enable(pf: ProjectFile) -> tuple[dict[str, _Edit], list[str]]:
+def _enable(pf: ProjectFile) -> tuple[dict[str, Edit], list[str]]:
     """Make the three edits that are missing; return them and what to tell the user."""
-    edits: dict[str, _Edit] = {}
-    changes: list[str] = []
-
-    def put(kind: str, section: str, key: str, value: str, why: str) -> None:
-        entry = pf.entry(section, key)
-        if entry is not None:
-            if entry.value == value:
-                return
-            edits[kind] = _Edit(entry.value, value)
-            pf.replace_entry(entry, value)
-            changes.append(f"{why} [{section}] (was {entry.value})")
-            return
-        blank_before = bool(pf.lines) and bool(pf.lines[-1].strip())
-        created = pf.set_entry(section, key, value)
-        edits[kind] = _Edit(None, value, created, created and blank_before)
-        changes.append(f"{why} [{section}]" + (" (new section)" if created else ""))
-
-    why = f"added {AUTOLOAD_NAME}={AUTOLOAD_VALUE} to"
-    put("autoload", "autoload", AUTOLOAD_NAME, AUTOLOAD_VALUE, why)
-
     plugins = pf.entry("editor_plugins", "enabled")
     if plugins is None:
-        value = f'PackedStringArray("{PLUGIN_CFG}")'
-        put("plugin", "editor_plugins", "enabled", value, f"enabled {PLUGIN_CFG} in")
+        enabled = f'PackedStringArray("{PLUGIN_CFG}")'
+    elif (items := packed_strings(plugins.value)) is None:
+        raise AddonInstallError(
+            "cannot read [editor_plugins] enabled= in project.godot (not a "
+            "PackedStringArray): fix it in Godot's Project Settings > Plugins and try again"
+        )
     else:
-        items = packed_strings(plugins.value)
-        if items is None:
-            raise AddonInstallError(
-                "cannot read [editor_plugins] enabled= in project.godot (not a "
-                "PackedStringArray): fix it in Godot's Project Settings > Plugins and try again"
-            )
-        if PLUGIN_CFG not in items:
-            value = packed_append(plugins.value, PLUGIN_CFG)
-            edits["plugin"] = _Edit(plugins.value, value)
-            pf.replace_entry(plugins, value)
-            changes.append(f"enabled {PLUGIN_CFG} in [editor_plugins]")
+        enabled = plugins.value if PLUGIN_CFG in items else packed_append(plugins.value, PLUGIN_CFG)
 
-    put("flush", "application", FLUSH_KEY, "true", f"set {FLUSH_KEY}=true in")
+    edits: dict[str, Edit] = {}
+    changes: list[str] = []
+    added = f"added {AUTOLOAD_NAME}={AUTOLOAD_VALUE} to"
+    for kind, section, key, value, what in (
+        ("autoload", "autoload", AUTOLOAD_NAME, AUTOLOAD_VALUE, added),
+        ("plugin", "editor_plugins", "enabled", enabled, f"enabled {PLUGIN_CFG} in"),
+        ("flush", "application", FLUSH_KEY, "true", f"set {FLUSH_KEY}=true in"),
+    ):  # fmt: skip
+        edit = pf.set_value(section, key, value)
+        if edit is None:
+            continue
+        edits[kind] = edit
+        if edit.created_section:
+            what += f" [{section}] (new section)"
+        elif edit.before is not None and kind != "plugin":
+            what += f" [{section}] (was {edit.before})"
+        else:
+            what += f" [{section}]"
+        changes.append(what)
     return edits, changes
 
 
-def _merged(old: _Edit | None, new: _Edit) -> _Edit:
-    """An edit made again (the user undid ours): the first install knew the original."""
-    if old is None:
-        return new
-    if new.created_section:
-        return _Edit(old.before, new.after, True, new.blank_before)
-    return _Edit(old.before, new.after, old.created_section, old.blank_before)
-
-
-def _disable(pf: ProjectFile, edits: dict[str, _Edit]) -> list[str]:
+def _disable(pf: ProjectFile, edits: dict[str, Edit]) -> list[str]:
     """Reverse our edits. A value we set and the user has not touched gets its original
     back; our autoload and plugin entry go whatever happened; the rest stays theirs."""
     changes: list[str] = []
+    autoload, plugin, flush = (edits.get(kind) for kind in ("autoload", "plugin", "flush"))
 
-    autoload = pf.entry("autoload", AUTOLOAD_NAME)
-    edit = edits.get("autoload")
-    if autoload is not None and (
-        _is_ours(autoload.value) or (edit and edit.after == autoload.value)
-    ):
-        if edit is not None and edit.before is not None and autoload.value == edit.after:
-            pf.replace_entry(autoload, edit.before)
-            changes.append(f"{AUTOLOAD_NAME} in [autoload] is {edit.before} again")
-        else:
-            pf.delete_entry(autoload)
-            changes.append(f"removed {AUTOLOAD_NAME} from [autoload]")
-    _drop_section_we_created(pf, "autoload", edit)
+    if autoload is not None and pf.undo(autoload):
+        changes.append(_undone(autoload))
+    elif (entry := pf.entry("autoload", AUTOLOAD_NAME)) is not None and _is_ours(entry.value):
+        pf.delete_entry(entry)
+        changes.append(f"removed {AUTOLOAD_NAME} from [autoload]")
 
-    plugins = pf.entry("editor_plugins", "enabled")
-    edit = edits.get("plugin")
-    if plugins is not None and PLUGIN_CFG in (packed_strings(plugins.value) or []):
-        if edit is not None and plugins.value == edit.after and edit.before is not None:
-            pf.replace_entry(plugins, edit.before)
-        else:
-            remaining = packed_remove(plugins.value, PLUGIN_CFG)
-            if packed_strings(remaining) == [] and (edit is None or edit.before is None):
-                pf.delete_entry(plugins)
+    entry = pf.entry("editor_plugins", "enabled")
+    if entry is not None and PLUGIN_CFG in (packed_strings(entry.value) or []):
+        if plugin is None or not pf.undo(plugin):
+            remaining = packed_remove(entry.value, PLUGIN_CFG)
+            if packed_strings(remaining) == [] and (plugin is None or plugin.before is None):
+                pf.delete_entry(entry)
             else:
-                pf.replace_entry(plugins, remaining)
+                pf.replace_entry(entry, remaining)
         changes.append(f"disabled {PLUGIN_CFG} in [editor_plugins]")
-    _drop_section_we_created(pf, "editor_plugins", edit)
 
-    flush = pf.entry("application", FLUSH_KEY)
-    edit = edits.get("flush")
-    if flush is not None and edit is not None and flush.value == edit.after:
-        if edit.before is None:
-            pf.delete_entry(flush)
-            changes.append(f"removed {FLUSH_KEY} from [application]")
-        else:
-            pf.replace_entry(flush, edit.before)
-            changes.append(f"{FLUSH_KEY} is {edit.before} again")
-    _drop_section_we_created(pf, "application", edit)
+    if flush is not None and pf.undo(flush):
+        changes.append(_undone(flush))
+
+    for edit in (autoload, plugin, flush):
+        if edit is not None:
+            pf.drop_created_section(edit)
     return changes
 
 
-def _drop_section_we_created(pf: ProjectFile, name: str, edit: _Edit | None) -> None:
-    """Remove a section we added, once nothing but blank lines is left in it."""
-    if edit is None or not edit.created_section:
-        return
-    section = pf.section(name)
-    if section is None or section.header is None:
-        return
-    body = pf.lines[section.header + 1 : section.end]
-    if any(line.strip() for line in body):
-        return
-    pf.delete_section(section, blank_before=edit.blank_before)
+def _undone(edit: Edit) -> str:
+    if edit.before is None:
+        return f"removed {edit.key} from [{edit.section}]"
+    return f"{edit.key} in [{edit.section}] is {edit.before} again"
 
 
 # -- files --

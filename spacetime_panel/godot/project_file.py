@@ -40,6 +40,52 @@ class Section:
     end: int
 
 
+@dataclass
+class Edit:
+    """A value set by `ProjectFile.set_value`, with what it takes to undo it: the value
+    before (None: the key was added), whether the section was added too, and whether a
+    blank line was put before that section."""
+
+    section: str
+    key: str
+    before: str | None
+    after: str
+    created_section: bool = False
+    blank_before: bool = False
+
+    @classmethod
+    def from_json(cls, data: object) -> Edit | None:
+        """An Edit from `vars(edit)` read back as JSON; None for anything else."""
+        if not isinstance(data, dict):
+            return None
+        section, key, after = data.get("section"), data.get("key"), data.get("after")
+        if not (isinstance(section, str) and isinstance(key, str) and isinstance(after, str)):
+            return None
+        before = data.get("before")
+        return cls(
+            section,
+            key,
+            before if isinstance(before, str) else None,
+            after,
+            data.get("created_section") is True,
+            data.get("blank_before") is True,
+        )
+
+    def again(self, later: Edit) -> Edit:
+        """The same key set again later (someone undid it in between): the first edit
+        knew the original value."""
+        if later.created_section:
+            return Edit(self.section, self.key, self.before, later.after, True, later.blank_before)
+        return Edit(
+            self.section,
+            self.key,
+            self.before,
+            later.after,
+            self.created_section,
+            self.blank_before,
+        )
+
+
 def _line_terminator(line: str) -> str:
     for ending in ("\r\n", "\n", "\r"):
         if line.endswith(ending):
@@ -220,6 +266,42 @@ class ProjectFile:
         if blank_before and start > 0 and not self.lines[start - 1].strip():
             start -= 1
         self.delete_lines(start, end)
+
+    # -- reversible edits --
+
+    def set_value(self, section: str, key: str, value: str) -> Edit | None:
+        """Set `key=value` in `section` (replacing the value, or adding the entry and the
+        section if needed); None when it already had that value."""
+        entry = self.entry(section, key)
+        if entry is not None:
+            if entry.value == value:
+                return None
+            self.replace_entry(entry, value)
+            return Edit(section, key, entry.value, value)
+        blank_before = bool(self.lines) and bool(self.lines[-1].strip())
+        created = self.set_entry(section, key, value)
+        return Edit(section, key, None, value, created, created and blank_before)
+
+    def undo(self, edit: Edit) -> bool:
+        """Put back the value `edit` replaced, or remove the entry it added, if the entry
+        still holds the value `edit` set (else it is someone else's now); True if undone."""
+        entry = self.entry(edit.section, edit.key)
+        if entry is None or entry.value != edit.after:
+            return False
+        if edit.before is None:
+            self.delete_entry(entry)
+        else:
+            self.replace_entry(entry, edit.before)
+        return True
+
+    def drop_created_section(self, edit: Edit) -> None:
+        """Remove the section `edit` added, once nothing but blank lines is left in it."""
+        section = self.section(edit.section) if edit.created_section else None
+        if section is None or section.header is None:
+            return
+        if any(line.strip() for line in self.lines[section.header + 1 : section.end]):
+            return
+        self.delete_section(section, blank_before=edit.blank_before)
 
 
 def read_entry(project: Path, section: str, key: str) -> Entry | None:

@@ -32,7 +32,7 @@ from spacetime_panel.godot.addon import (
     uninstall_addon,
     version_key,
 )
-from spacetime_panel.godot.project_file import ProjectFile, packed_append, packed_remove
+from spacetime_panel.godot.project_file import Edit, ProjectFile, packed_append, packed_remove
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 REALISTIC = (DATA / "realistic_project.godot").read_bytes()
@@ -635,3 +635,19 @@ def test_any_project_file_comes_back_byte_for_byte(content: bytes):
         assert (project / "project.godot").read_bytes() == installed
         uninstall_addon(project)
         assert (project / "project.godot").read_bytes() == content
+
+
+def test_a_reversible_edit_survives_json_and_undoes_only_its_own_value():
+    pf = ProjectFile("config_version=5\n\n[application]\n\nrun/x=false\n")
+    edit = pf.set_value("application", "run/x", "true")
+    assert edit is not None and edit.before == "false"
+    assert pf.set_value("application", "run/x", "true") is None
+    again = Edit.from_json(json.loads(json.dumps(vars(edit))))
+    assert again == edit
+    assert Edit.from_json({"after": "x"}) is None and Edit.from_json([1]) is None
+    pf.replace_entry(pf.entry("application", "run/x"), "1")
+    assert not pf.undo(edit)
+    assert pf.text().endswith("run/x=1\n")
+    pf.replace_entry(pf.entry("application", "run/x"), "true")
+    assert pf.undo(edit)
+    assert pf.text() == "config_version=5\n\n[application]\n\nrun/x=false\n"
