@@ -88,8 +88,8 @@ class EngineRun:
     stopped_after_error: bool = False
     crash: str | None = None
 
-    def transcript(self) -> str:
-        """Every line, for an assertion message."""
+    def transcript(self, *, omit: tuple[str, ...] = ()) -> str:
+        """Every line, for an assertion message; lines starting with `omit` are counted only."""
         parts = [f"exit code: {self.exit_code}  elapsed: {self.elapsed:.2f} s"]
         if self.crash:
             parts.append(f"crash: {self.crash}")
@@ -97,7 +97,14 @@ class EngineRun:
             parts.append("timed out")
         if self.stopped_after_error:
             parts.append("stopped: no exit after an engine error")
-        parts += [f"{stream.value:>7}| {line}" for stream, line in self.lines]
+        omitted = 0
+        for stream, line in self.lines:
+            if omit and line.startswith(omit):
+                omitted += 1
+            else:
+                parts.append(f"{stream.value:>7}| {line}")
+        if omitted:
+            parts.append(f"({omitted} lines starting with {' or '.join(omit)} not shown)")
         return "\n".join(parts)
 
 
