@@ -8,6 +8,7 @@ harness catches what it must: a parse error, an engine error, a crash.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from spacetime_panel import protocol
 from tests.conftest import TIME_SCALE
 from tests.godot_web.checks import (
     MIN_SUITE_PASSES,
@@ -33,6 +35,7 @@ from tests.godot_web.pack import build_pack, with_engine_caches
 from tests.godot_web.project import (
     DEMO_DIR,
     GDSCRIPT_TESTS_DIR,
+    PROTOCOL_DIR,
     ProjectError,
     Run,
     project_godot,
@@ -112,6 +115,20 @@ def test_suite_documents_match_the_protocol_schemas(suite_run: EngineRun) -> Non
     assert documents, _problems_text(["the suite printed no STB-JSON document"], suite_run)
     problems = document_problems(documents)
     assert not problems, _problems_text(problems, suite_run)
+
+
+def test_suite_documents_cover_every_schema_and_telemetry_event(suite_run: EngineRun) -> None:
+    """Each document kind the addon builds is checked: none silently drops out."""
+    documents = read_suite(suite_run).documents
+    schemas = {path.stem for path in (REPO_ROOT / PROTOCOL_DIR / "schemas").glob("*.json")}
+    assert schemas, "no protocol schemas found"
+    missing = schemas - {name for name, _ in documents}
+    assert not missing, f"no STB-JSON document for the schemas {sorted(missing)}"
+    events = set(protocol.schema("telemetry_frame")["properties"]["event"]["enum"])
+    printed = {
+        json.loads(text).get("event") for name, text in documents if name == "telemetry_frame"
+    }
+    assert events <= printed, f"no telemetry_frame document for {sorted(events - printed)}"
 
 
 def test_game_run_bridge_says_once_it_cannot_listen(game_run: EngineRun) -> None:
