@@ -618,7 +618,7 @@ def project_files(draw: st.DrawFn) -> bytes:
     return text.encode()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(content=project_files())
 def test_any_project_file_comes_back_byte_for_byte(content: bytes):
     with tempfile.TemporaryDirectory() as folder:
