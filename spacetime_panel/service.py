@@ -20,6 +20,7 @@ import httpx
 import platformdirs
 
 from spacetime_panel.api.app import create_app
+from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.api.server import ManagementServer, bind_socket
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
@@ -108,7 +109,9 @@ class PanelService:
             state_file=state_file_for(paths.state, settings),
         )
         self.controller = controller
-        self._server = ManagementServer(create_app(controller, api_key=self._panel_api_key), sock)
+        self._server = ManagementServer(
+            create_app(controller, keys=ManagementKeys(control=self._panel_api_key)), sock
+        )
         self._serving = asyncio.create_task(self._server.serve())
         log.info(
             "management API on http://%s:%d (health: /health, docs: /docs)",

@@ -13,12 +13,11 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from spacetime_panel import __version__
 from spacetime_panel.api.metrics import metrics_registry
-from spacetime_panel.api.security import BodySizeLimit, RateLimit, RequireApiKey, error
+from spacetime_panel.api.security import ManagementKeys, error, install_guards
 from spacetime_panel.core.controller import Controller, NotRunning
 from spacetime_panel.core.health import program_json
 from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
@@ -37,10 +36,11 @@ class SceneRequest(BaseModel):
     path: str
 
 
-def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI:
+def create_app(controller: Controller, *, keys: ManagementKeys | None = None) -> FastAPI:
     """The API for one controller. Bind it with `spacetime_panel.api.server`.
 
-    With `api_key`, every path but /health and /metrics needs `Authorization: Bearer KEY`.
+    With a control key in `keys`, every path but /health and /metrics needs
+    `Authorization: Bearer KEY` (see `api.security`).
     """
     app = FastAPI(
         title="SpaceTime Panel management API",
@@ -48,17 +48,7 @@ def create_app(controller: Controller, *, api_key: str | None = None) -> FastAPI
         description="Supervises Godot for SpaceTime VR: health, process control, scenes, logs.",
     )
     api = controller.settings.api
-    # Added last = runs first: size, then key, then rate (a wrong key costs no budget).
-    if api.rate_limit_enabled:
-        app.add_middleware(RateLimit, per_minute=api.rate_limit_per_minute)
-    if api_key:
-        app.add_middleware(RequireApiKey, key=api_key)
-    if api.allowed_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=list(api.allowed_origins), allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-        )  # fmt: skip
-    app.add_middleware(BodySizeLimit, max_bytes=int(api.max_request_size_mb * 1024 * 1024))
+    install_guards(app, api, keys or ManagementKeys())
 
     # Errors of the game side, mapped once for every endpoint.
     @app.exception_handler(InvalidScenePath)

@@ -11,14 +11,19 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from dataclasses import dataclass
 
+from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
+
+from spacetime_panel.config.settings import ApiSettings
 
 #: Paths that never need the key and are never rate limited.
 OPEN_PATHS = frozenset({"/health", "/metrics"})
@@ -80,3 +85,28 @@ class RateLimit(BaseHTTPMiddleware):
                     **{"Retry-After": str(wait)},
                 )
         return await call_next(request)
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementKeys:
+    """The management API's keys; None means "not set"."""
+
+    #: Full control: start, stop, restart, scenes, and everything a read key may do.
+    control: str | None = None
+
+
+def install_guards(app: FastAPI, api: ApiSettings, keys: ManagementKeys) -> None:
+    """Add the API's guards to `app`, in the order they must run."""
+    # Added last = runs first: size, then key, then rate (a wrong key costs no budget).
+    if api.rate_limit_enabled:
+        app.add_middleware(RateLimit, per_minute=api.rate_limit_per_minute)
+    if keys.control:
+        app.add_middleware(RequireApiKey, key=keys.control)
+    if api.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(api.allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=int(api.max_request_size_mb * 1024 * 1024))

@@ -34,6 +34,9 @@ class GodotSettings(_Area):
     launch_editor: bool = False
     headless: bool = False
     extra_args: tuple[str, ...] = ()
+    #: Hosts besides loopback that may receive the bridge key (a game on another
+    #: machine the user approved); the key is never sent anywhere else.
+    bridge_key_hosts: tuple[str, ...] = ()
 
 
 class PortSettings(_Area):
@@ -92,6 +95,16 @@ class ApiSettings(_Area):
     rate_limit_per_minute: Annotated[int, Field(ge=1)] = 60
     max_request_size_mb: Annotated[float, Field(gt=0)] = 10.0
     allowed_origins: tuple[str, ...] = ()
+    #: Host header names accepted besides the loopback ones while bound to loopback
+    #: (DNS-rebinding defence); e.g. the name a reverse proxy forwards.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Peers (IP addresses or networks) whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Serve HTTPS directly with this certificate and private key (PEM); None: plain HTTP.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: One line per mutating call (who, what, result; never a key) to audit.log.
+    audit_log: bool = True
     metrics_enabled: bool = True
 
 
