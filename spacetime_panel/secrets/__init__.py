@@ -3,6 +3,7 @@
 from spacetime_panel.secrets.store import (
     BRIDGE_API_KEY,
     PANEL_API_KEY,
+    PANEL_READ_KEY,
     SECRETS,
     KeyringUnavailable,
     Secret,
@@ -12,6 +13,7 @@ from spacetime_panel.secrets.store import (
 __all__ = [
     "BRIDGE_API_KEY",
     "PANEL_API_KEY",
+    "PANEL_READ_KEY",
     "SECRETS",
     "KeyringUnavailable",
     "Secret",

@@ -1,7 +1,9 @@
 """API keys in the OS keyring, never in a file.
 
-Two secrets exist: the bridge's key (sent to Godot as SPACETIME_API_KEY and on
-every bridge request) and the management API's own key. Each can come from
+Three secrets exist: the bridge's key (sent to Godot as SPACETIME_API_KEY and
+on every bridge request), the management API's control key (everything, and
+the signing key of its bearer tokens) and its read-only key (health, services,
+logs, telemetry, metrics: what a Prometheus scrape or a dashboard needs). Each can come from
 its environment variable (the explicit fallback, and what CI and systemd
 use) or from the OS keyring; the environment wins, so a deployment can
 always override what a workstation stored.
@@ -41,7 +43,10 @@ class Secret:
 
 BRIDGE_API_KEY = Secret("bridge_api_key", "SPACETIME_API_KEY", "Bridge API key (Godot)")
 PANEL_API_KEY = Secret("panel_api_key", "SPACETIME_PANEL_API_KEY", "Management API key")
-SECRETS = (BRIDGE_API_KEY, PANEL_API_KEY)
+PANEL_READ_KEY = Secret(
+    "panel_read_key", "SPACETIME_PANEL_READ_KEY", "Management API read-only key"
+)
+SECRETS = (BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY)
 
 Source = Literal["environment", "keyring"]
 
