@@ -87,6 +87,7 @@ class Controller:
         self._http = http
         self._api_key = api_key
         self._clock = clock
+        self._telemetry_listeners: list[Callable[[TelemetryEvent], None]] = []
         #: The six services of the port table, checked in the background.
         probes = settings.probes
         self.monitor = ServiceMonitor(
@@ -246,6 +247,10 @@ class Controller:
         for program in self.programs.values():
             program.subscribe(listener)
 
+    def subscribe_telemetry(self, listener: Callable[[TelemetryEvent], None]) -> None:
+        """Call `listener` with every decoded telemetry event as it arrives (for /metrics)."""
+        self._telemetry_listeners.append(listener)
+
     def subscribe_output(self, listener: Callable[[OutputLine], None]) -> None:
         """Call `listener` with every new output line of any program (for a live log)."""
         for program in self.programs.values():
@@ -317,6 +322,8 @@ class Controller:
 
     def _on_telemetry(self, event: TelemetryEvent) -> None:
         self.game.on_telemetry(event)
+        for listener in self._telemetry_listeners:
+            listener(event)
 
     async def godot_status(self) -> dict[str, Any]:
         """Godot's own /status (retried)."""
