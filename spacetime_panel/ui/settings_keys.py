@@ -31,7 +31,13 @@ NOTE_STYLE = "color: palette(mid);"
 
 def source_text(store: SecretStore, secret: Secret) -> str:
     """Where the key in force comes from, in the user's words."""
-    _value, source = store.get(secret)
+    if not store.available():
+        _value, source = store.get(secret)
+    else:
+        try:
+            _value, source = store.lookup(secret)
+        except KeyringUnavailable as error:
+            return f"unknown: {error}"
     if source == "environment":
         return f"from environment variable {secret.variable} (the environment wins)"
     if source == "keyring":
@@ -111,7 +117,7 @@ class KeyRow(QGroupBox):
     def clear_value(self) -> None:
         self._run(lambda: self._store.delete(self.secret), "Removed from the OS keyring.")
 
-    def _run(self, action: Callable[[], None], done: str) -> None:
+    def _run(self, action: Callable[[], object], done: str) -> None:
         try:
             action()
         except (KeyringUnavailable, ValueError) as error:
@@ -137,7 +143,8 @@ class KeyRow(QGroupBox):
 
 
 class ApiKeysSection(QWidget):
-    """Both API keys, and a plain note when the OS keyring cannot be used."""
+    """The bridge key, the management API's control and read-only keys, and a plain
+    note when the OS keyring cannot be used."""
 
     def __init__(self, store: SecretStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
