@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spacetime_panel import __version__
-from spacetime_panel.api.security import ManagementKeys
-from spacetime_panel.api.server import CannotServe, serving_problem
+from spacetime_panel.api.server import PortBusy
 from spacetime_panel.config import (
     ConfigError,
     Override,
@@ -32,16 +31,10 @@ from spacetime_panel.config import (
 from spacetime_panel.godot.addon import AddonInstallError, install_addon, uninstall_addon
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.keys_command import add_keys_parser, run_keys
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
 from spacetime_panel.telemetry_console import run_telemetry
-from spacetime_panel.terminal import (
-    PROBE_KINDS,
-    add_tls_flags,
-    run_probe,
-    run_status,
-    take_address,
-)
+from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -69,8 +62,6 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "log_level": ("logging.level", "--log-level"),
     "log_dir": ("logging.directory", "--log-dir"),
     "state_dir": ("state_dir", "--state-dir"),
-    "tls_cert": ("api.tls_cert", "--tls-cert"),
-    "tls_key": ("api.tls_key", "--tls-key"),
 }
 # Switches that turn a setting off when given.
 NEGATED = {"no_game", "leave_running"}
@@ -137,9 +128,6 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     more.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     more.add_argument("--log-dir", type=Path, help="folder for spacetime-panel.log and Godot logs")
     more.add_argument("--state-dir", type=Path, help="folder for the launched-process record")
-    tls = parser.add_argument_group("HTTPS for the management API")
-    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="certificate (PEM)")
-    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="its private key (PEM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _where_flags(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_tls_flags(status)
 
     probe = commands.add_parser(
         "probe",
@@ -182,10 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Probe one service. Exit 0 when it is up.",
     )
     probe.add_argument("kind", choices=PROBE_KINDS, help="what to speak to the peer")
-    probe.add_argument(
-        "--host", default="127.0.0.1", help="address, or https://HOST:PORT for probe http"
-    )
-    probe.add_argument("--port", type=int, help="port (required unless --host has one)")
+    probe.add_argument("--host", default="127.0.0.1")
+    probe.add_argument("--port", type=int, required=True)
     probe.add_argument(
         "--timeout",
         type=float,
@@ -193,12 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
         "has just opened takes seconds to answer its first initialize)",
     )
     probe.add_argument("--json", action="store_true", help="print JSON")
-    probe.add_argument(
-        "--config",
-        type=Path,
-        help="config file (its godot.bridge_key_hosts may receive the bridge key)",
-    )
-    add_tls_flags(probe)
 
     telemetry = commands.add_parser(
         "telemetry",
@@ -253,39 +232,6 @@ def install_addon_command(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print("Verify: start the game and run `spacetime-panel status`")
     return EXIT_OK
-
-
-def probe_command(args: argparse.Namespace, bridge_key: str | None) -> int:
-    """`spacetime-panel probe KIND --host H --port P [--tls] [--ca-file F]`."""
-    try:
-        take_address(args)
-        key_hosts = load_settings(config_file=args.config).godot.bridge_key_hosts
-    except (ConfigError, ValueError) as error:
-        print(f"spacetime-panel: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except FileNotFoundError as error:
-        print(f"spacetime-panel: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    if args.port is None:
-        print("spacetime-panel: probe needs --port (or a --host with a port)", file=sys.stderr)
-        return EXIT_USAGE
-    if (args.tls or args.ca_file is not None) and args.kind != "http":
-        print("spacetime-panel: --tls and --ca-file are for probe http", file=sys.stderr)
-        return EXIT_USAGE
-    timeout = args.timeout if args.timeout is not None else default_probe_timeout(args.kind)
-    return asyncio.run(
-        run_probe(
-            args.kind,
-            args.host,
-            args.port,
-            as_json=args.json,
-            timeout=timeout,
-            api_key=bridge_key,
-            key_hosts=key_hosts,
-            tls=args.tls,
-            ca_file=args.ca_file,
-        )
-    )
 
 
 def overrides_from(args: argparse.Namespace) -> list[Override]:
@@ -361,39 +307,11 @@ def no_display_reason() -> str | None:
     )
 
 
-def management_keys(secrets: SecretStore) -> ManagementKeys:
-    """The management API's keys (control and read-only) from the environment or keyring."""
-    control, _ = secrets.get(PANEL_API_KEY)
-    read, _ = secrets.get(PANEL_READ_KEY)
-    return ManagementKeys(control=control, read=read)
-
-
-def refusal_to_serve(settings: Settings, keys: ManagementKeys) -> int | None:
-    """The exit code after a one-line complaint when the API must not be served so, else None.
-
-    A non-loopback bind without a key, an unreadable or mismatched TLS pair,
-    a bad trusted-proxy entry: all configuration, exit 2, before Godot starts.
-    """
-    if settings.api.require_auth and keys.control is None:
-        print(
-            f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
-            f"API key is set: export {PANEL_API_KEY.variable}=... or store one in the keyring",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if (problem := serving_problem(settings.api, keys)) is not None:
-        print(f"spacetime-panel: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    return None
-
-
 def gui(args: argparse.Namespace) -> int:
     """The desktop panel. Same checks as serve, then the Qt window."""
     settings = checked_settings(args)
     if isinstance(settings, int):
         return settings
-    if (code := refusal_to_serve(settings, management_keys(SecretStore()))) is not None:
-        return code
     if (reason := no_display_reason()) is not None:
         print(f"spacetime-panel: {reason}", file=sys.stderr)
         return EXIT_ERROR
@@ -434,24 +352,29 @@ def serve(args: argparse.Namespace) -> int:
         return settings
     secrets = SecretStore()
     api_key, _ = secrets.get(BRIDGE_API_KEY)
-    keys = management_keys(secrets)
-    if (code := refusal_to_serve(settings, keys)) is not None:
-        return code
+    panel_api_key, _ = secrets.get(PANEL_API_KEY)
+    if settings.api.require_auth and panel_api_key is None:
+        print(
+            f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
+            f"API key is set: export {PANEL_API_KEY.variable}=... or store one in the keyring",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
-        return asyncio.run(_serve(settings, api_key, keys))
-    except CannotServe as error:
+        return asyncio.run(_serve(settings, api_key, panel_api_key))
+    except PortBusy as error:
         print(f"spacetime-panel: {error}", file=sys.stderr)
         return EXIT_ERROR
 
 
-async def _serve(settings: Settings, api_key: str | None, keys: ManagementKeys) -> int:
+async def _serve(settings: Settings, api_key: str | None, panel_api_key: str | None) -> int:
 
     configure_logging(settings, Paths.for_settings(settings).logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await run_service(settings, api_key=api_key, keys=keys, stop=stop)
+    await run_service(settings, api_key=api_key, panel_api_key=panel_api_key, stop=stop)
     return EXIT_OK
 
 
@@ -483,22 +406,24 @@ def _main(argv: Sequence[str] | None) -> int:
         return serve(args)
     if args.command == "status":
         try:
-            take_address(args)
             settings = settings_from(args, launching=False)
-        except (ConfigError, ValueError) as error:
+        except ConfigError as error:
             print(f"spacetime-panel: {error}", file=sys.stderr)
             return EXIT_USAGE
+        return asyncio.run(run_status(settings, as_json=args.json, api_key=bridge_key))
+    if args.command == "probe":
         return asyncio.run(
-            run_status(
-                settings,
+            run_probe(
+                args.kind,
+                args.host,
+                args.port,
                 as_json=args.json,
+                timeout=args.timeout
+                if args.timeout is not None
+                else default_probe_timeout(args.kind),
                 api_key=bridge_key,
-                tls=args.tls,
-                ca_file=args.ca_file,
             )
         )
-    if args.command == "probe":
-        return probe_command(args, bridge_key)
     if args.command == "telemetry":
         try:
             settings = settings_from(args, launching=False)
