@@ -1,14 +1,24 @@
 """The terminal commands that look without launching: `status` and `probe`.
 
-Each returns an exit code: 0 when what was asked about is up, 1 otherwise.
+Each returns an exit code: 0 when what was asked about is up, 1 otherwise
+(2 for a CA file that cannot be used).
+
+Both speak HTTPS to a server started with `serve --tls-cert/--tls-key`:
+`--tls` (or an `https://` address), verified against `--ca-file` or the
+system's CAs. The bridge key goes only where `key_policy` allows: loopback,
+or a host in `godot.bridge_key_hosts`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -24,12 +34,77 @@ from spacetime_panel.probes import (
     probe_tcp,
     probe_websocket,
 )
+from spacetime_panel.probes.tls import TlsSetupError, tls_context
 
 ProbeKind = Literal["lsp", "dap", "http", "ws", "tcp"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("lsp", "dap", "http", "ws", "tcp")
 
 #: Beacons come once a second: wait a little longer than that for the first one.
 BEACON_WAIT = 1.5
+EXIT_BAD_CA = 2
+
+CA_HINT = (
+    "spacetime-panel: the server's certificate is not trusted here; "
+    "pass the certificate (or its CA) with --ca-file FILE"
+)
+
+
+def split_address(text: str) -> tuple[str, int | None, bool | None]:
+    """`https://HOST:PORT`, `http://HOST` or a bare HOST: (host, port or None, TLS or None).
+
+    Raises ValueError for another scheme or a URL without a host.
+    """
+    if "://" not in text:
+        return text, None, None
+    url = httpx.URL(text)
+    if url.scheme not in ("http", "https"):
+        raise ValueError(f"{text}: only http:// and https:// addresses are understood")
+    if not url.host:
+        raise ValueError(f"{text}: no host in the address")
+    return url.host, url.port, url.scheme == "https"
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """`--tls` and `--ca-file`, for `status` (the management API) and `probe http`."""
+    tls = parser.add_argument_group("HTTPS (serve --tls-cert/--tls-key)")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="speak HTTPS (also implied by an https:// --host or by --ca-file)",
+    )
+    tls.add_argument(
+        "--ca-file",
+        type=Path,
+        metavar="FILE",
+        help="verify the server's certificate against this PEM file (default: the system's CAs)",
+    )
+
+
+def take_address(args: argparse.Namespace) -> None:
+    """Split an `https://HOST:PORT` --host into --host, --port (unless given) and --tls.
+
+    Raises ValueError with a one-line reason for an address that is not http(s).
+    """
+    if not getattr(args, "host", None):
+        return
+    host, port, tls = split_address(args.host)
+    args.host = host
+    if port is not None and getattr(args, "port", None) is None:
+        args.port = port
+    if tls:
+        args.tls = True
+    elif tls is False and args.ca_file is not None:
+        raise ValueError("--ca-file is for HTTPS, and the address says http://")
+
+
+def _http_client(ca_file: Path | None) -> httpx.AsyncClient:
+    """A client that verifies against `ca_file`, or the system's CAs (TlsSetupError)."""
+    verify = tls_context(ca_file) if ca_file is not None else True
+    return httpx.AsyncClient(trust_env=False, verify=verify)
+
+
+def _untrusted(status: ServiceStatus) -> bool:
+    return status.detail.startswith("certificate verify failed")
 
 
 def format_table(statuses: Sequence[ServiceStatus], expected: frozenset[str]) -> str:
@@ -53,10 +128,29 @@ def format_table(statuses: Sequence[ServiceStatus], expected: frozenset[str]) ->
     return "\n".join(lines)
 
 
-async def run_status(settings: Settings, *, as_json: bool, api_key: str | None) -> int:
-    """Check the six services once (full handshakes) and print the port table."""
+async def run_status(
+    settings: Settings,
+    *,
+    as_json: bool,
+    api_key: str | None,
+    tls: bool = False,
+    ca_file: Path | None = None,
+) -> int:
+    """Check the six services once (full handshakes) and print the port table.
+
+    The management API is asked over HTTPS with `tls`, a `ca_file` or a configured
+    `api.tls_cert` (then trusted as the API's own certificate unless `ca_file` says
+    otherwise).
+    """
+    try:
+        api_client = _http_client(ca_file) if ca_file is not None else None
+    except TlsSetupError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_BAD_CA
     async with httpx.AsyncClient(trust_env=False) as http:
-        monitor = ServiceMonitor(settings, http, api_key=api_key)
+        monitor = ServiceMonitor(settings, http, api_key=api_key, api_client=api_client)
+        if tls or ca_file is not None:
+            monitor.ports = replace(monitor.ports, api_tls=True)
         try:
             await monitor.listener.start()
             deadline = time.monotonic() + BEACON_WAIT
@@ -65,7 +159,11 @@ async def run_status(settings: Settings, *, as_json: bool, api_key: str | None) 
             statuses = await monitor.check_once(full=True)
         finally:
             await monitor.stop()
+            if api_client is not None:
+                await api_client.aclose()
     ok = monitor.all_expected_up()
+    if ca_file is None and any(_untrusted(s) for s in statuses):
+        print(CA_HINT, file=sys.stderr)
     if as_json:
         print(
             json.dumps(
@@ -84,21 +182,43 @@ async def run_status(settings: Settings, *, as_json: bool, api_key: str | None) 
 
 
 async def probe_once(
-    kind: ProbeKind, host: str, port: int, *, timeout: float, api_key: str | None
+    kind: ProbeKind,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    api_key: str | None,
+    key_hosts: Collection[str] = (),
+    tls: bool = False,
+    ca_file: Path | None = None,
 ) -> ServiceStatus:
-    """One probe of one kind against any peer."""
+    """One probe of one kind against any peer (`tls`/`ca_file`: HTTPS, for `http` only).
+
+    Raises TlsSetupError for a CA file that cannot be used.
+    """
     match kind:
         case "lsp":
             return await probe_lsp(host, port, timeout=timeout)
         case "dap":
             return await probe_dap(host, port, timeout=timeout)
         case "ws":
-            return await probe_websocket(host, port, api_key=api_key, timeout=timeout)
+            return await probe_websocket(
+                host, port, api_key=api_key, key_hosts=key_hosts, timeout=timeout
+            )
         case "tcp":
             return await probe_tcp(host, port, timeout=timeout)
         case "http":
-            async with httpx.AsyncClient(trust_env=False) as http:
-                return await probe_bridge_http(http, host, port, api_key=api_key, timeout=timeout)
+            scheme: Literal["http", "https"] = "https" if tls or ca_file else "http"
+            async with _http_client(ca_file) as http:
+                return await probe_bridge_http(
+                    http,
+                    host,
+                    port,
+                    api_key=api_key,
+                    key_hosts=key_hosts,
+                    timeout=timeout,
+                    scheme=scheme,
+                )
 
 
 async def run_probe(
@@ -109,8 +229,26 @@ async def run_probe(
     as_json: bool,
     timeout: float,
     api_key: str | None,
+    key_hosts: Collection[str] = (),
+    tls: bool = False,
+    ca_file: Path | None = None,
 ) -> int:
-    status = await probe_once(kind, host, port, timeout=timeout, api_key=api_key)
+    try:
+        status = await probe_once(
+            kind,
+            host,
+            port,
+            timeout=timeout,
+            api_key=api_key,
+            key_hosts=key_hosts,
+            tls=tls,
+            ca_file=ca_file,
+        )
+    except TlsSetupError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_BAD_CA
+    if ca_file is None and _untrusted(status):
+        print(CA_HINT, file=sys.stderr)
     if as_json:
         print(json.dumps(status.to_json(), indent=2))
     else:

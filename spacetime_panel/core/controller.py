@@ -25,6 +25,7 @@ from spacetime_panel.core.game_link import GameLink, NotRunning
 from spacetime_panel.core.health import GameView, Health, compose_health
 from spacetime_panel.godot.addon import bridge_autoload_declared, install_addon
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
+from spacetime_panel.godot.key_policy import approved_now, is_loopback, normalize_host
 from spacetime_panel.godot.scenes import list_scenes
 from spacetime_panel.probes import GameInstance, ServiceMonitor, ServiceStatus, rank_instances
 from spacetime_panel.probes.instances import read_port_file
@@ -94,6 +95,7 @@ class Controller:
             settings,
             http,
             api_key=api_key,
+            key_hosts=self._bridge_key_hosts,
             check_interval=probes.check_interval,
             handshake_interval=probes.handshake_interval,
             timeout=probes.timeout,
@@ -119,6 +121,7 @@ class Controller:
             api_key=api_key,
             monitor=self.monitor,
             telemetry=self.telemetry,
+            key_hosts=self._bridge_key_hosts,
             clock=clock,
         )
         self.programs: dict[str, SupervisedProgram] = {}
@@ -276,10 +279,43 @@ class Controller:
         return result.report()
 
     def follow_instance(self, instance: GameInstance) -> None:
-        """Watch and read telemetry from another running game (one found by discovery)."""
+        """Watch and read telemetry from another running game (one found by discovery).
+
+        The bridge key goes with the checks only to loopback or an approved host
+        (`approve_bridge_key_host`); any other is checked without it, and says so.
+        """
         self.monitor.follow(instance)
         if instance.telemetry_port is not None:
-            self.game.follow_telemetry(f"ws://{instance.host}:{instance.telemetry_port}")
+            where = f"[{instance.host}]" if ":" in instance.host else instance.host
+            self.game.follow_telemetry(f"ws://{where}:{instance.telemetry_port}")
+
+    @property
+    def has_bridge_key(self) -> bool:
+        """True when a bridge key is configured (so there is something to send or withhold)."""
+        return bool(self._api_key)
+
+    def bridge_key_host_approved(self, host: str) -> bool:
+        """True when `host` may receive the bridge key: loopback, or approved by the user."""
+        return is_loopback(host) or normalize_host(host) in approved_now(self._bridge_key_hosts)
+
+    def approve_bridge_key_host(self, host: str) -> None:
+        """Let `host` receive the bridge key from now on (this panel's settings, in memory).
+
+        The checks read the approved hosts through the controller at each request,
+        so the next check of a followed game on `host` carries the key.
+        """
+        if self.bridge_key_host_approved(host):
+            return
+        godot = self.settings.godot
+        hosts = (*godot.bridge_key_hosts, normalize_host(host))
+        self.settings = self.settings.model_copy(
+            update={"godot": godot.model_copy(update={"bridge_key_hosts": hosts})}
+        )
+        log.info("the bridge key may now be sent to %s", normalize_host(host))
+
+    def _bridge_key_hosts(self) -> tuple[str, ...]:
+        """The approved hosts as the settings say now (they change on approval)."""
+        return self.settings.godot.bridge_key_hosts
 
     def start_recording(self, path: Path) -> None:
         """Write every telemetry sample to CSV at `path` (RecordingError if unwritable)."""

@@ -23,6 +23,7 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.health import GameView
 from spacetime_panel.godot.addon import bridge_autoload_declared, install_command
 from spacetime_panel.godot.bridge import BridgeClient, BridgeError, find_bridge
+from spacetime_panel.godot.key_policy import ApprovedHosts
 from spacetime_panel.godot.scenes import scene_name, validate_scene_path
 from spacetime_panel.probes import ServiceMonitor
 from spacetime_panel.supervisor.machine import ProgramState
@@ -58,11 +59,14 @@ class GameLink:
         api_key: str | None,
         monitor: ServiceMonitor,
         telemetry: TelemetryClient | None,
+        key_hosts: ApprovedHosts = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._http = http
         self._api_key = api_key
+        #: Hosts besides loopback that may get the bridge key (key_policy decides).
+        self._key_hosts = key_hosts
         self._monitor = monitor
         self.telemetry = telemetry
         self._clock = clock
@@ -182,6 +186,7 @@ class GameLink:
             [ports.http, *ports.http_fallbacks],
             _family_pids(process.pid),
             api_key=self._api_key,
+            key_hosts=self._key_hosts,
             timeout=min(2.0, self.settings.supervisor.request_timeout),
         )
         if found is None:

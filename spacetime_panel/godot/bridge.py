@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from spacetime_panel.godot.key_policy import ApprovedHosts, bearer_header, host_of
+
 
 class BridgeError(Exception):
     """Talking to the bridge failed."""
@@ -35,7 +37,11 @@ class BridgeRefused(BridgeError):
 
 
 class BridgeClient:
-    """Calls one bridge at `base_url` (e.g. http://127.0.0.1:8080)."""
+    """Calls one bridge at `base_url` (e.g. http://127.0.0.1:8080).
+
+    `api_key` is sent only when `base_url` is loopback or its host is one of
+    `key_hosts` (read at each request, so an approval counts at once).
+    """
 
     def __init__(
         self,
@@ -43,11 +49,14 @@ class BridgeClient:
         base_url: str,
         *,
         api_key: str | None = None,
+        key_hosts: ApprovedHosts = (),
         timeout: float = 10.0,
     ) -> None:
         self._client = client
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._api_key = api_key
+        self._key_hosts = key_hosts
+        self._host = host_of(self.base_url)
         self._timeout = timeout
         #: Called after every request with (seconds, answered without error): for metrics.
         self.observer: Callable[[float, bool], None] | None = None
@@ -77,7 +86,7 @@ class BridgeClient:
                 method,
                 self.base_url + path,
                 json=json,
-                headers=self._headers,
+                headers=bearer_header(self._host, self._api_key, self._key_hosts),
                 timeout=self._timeout,
             )
         except httpx.TransportError as error:
@@ -111,6 +120,7 @@ async def find_bridge(
     *,
     host: str = "127.0.0.1",
     api_key: str | None = None,
+    key_hosts: ApprovedHosts = (),
     timeout: float = 2.0,
 ) -> tuple[BridgeClient, dict[str, Any]] | None:
     """The bridge of one of `pids` among `ports` (the configured port, then the fallbacks).
@@ -119,7 +129,14 @@ async def find_bridge(
     not be mistaken for ours.
     """
     for port in ports:
-        bridge = BridgeClient(client, f"http://{host}:{port}", api_key=api_key, timeout=timeout)
+        where = f"[{host}]" if ":" in host else host
+        bridge = BridgeClient(
+            client,
+            f"http://{where}:{port}",
+            api_key=api_key,
+            key_hosts=key_hosts,
+            timeout=timeout,
+        )
         try:
             status = await bridge.status()
         except BridgeError:

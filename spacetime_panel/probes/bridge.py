@@ -11,12 +11,25 @@ import asyncio
 import contextlib
 import json
 import time
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    WebSocketException,
+)
 
+from spacetime_panel.godot.key_policy import (
+    KEY_WITHHELD,
+    ApprovedHosts,
+    approved_now,
+    bearer_header,
+    key_withheld,
+)
 from spacetime_panel.probes.status import (
     BRIDGE_HTTP,
     MANAGEMENT_API,
@@ -32,8 +45,11 @@ from spacetime_panel.probes.status import (
     status_for_error,
 )
 from spacetime_panel.probes.tcp import open_socket
+from spacetime_panel.probes.tls import tls_failure
 
 WS_MAX_SIZE = 256 * 1024
+
+Scheme = Literal["http", "https"]
 
 
 def _url(host: str, port: int, path: str, scheme: str = "http") -> str:
@@ -48,17 +64,24 @@ async def _get(
     *,
     timeout: float,
     headers: dict[str, str] | None = None,
+    scheme: Scheme = "http",
 ) -> tuple[httpx.Response, float] | ServiceStatus:
-    """GET within `timeout` (whole exchange); the response and its latency, or a failure status."""
+    """GET within `timeout` (whole exchange); the response and its latency, or a failure status.
+
+    A TLS failure (an untrusted certificate, plain HTTP on an HTTPS port) is
+    DEGRADED: something listens, but we cannot talk to it safely.
+    """
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
             response = await client.get(
-                _url(target.host, target.port, path),
+                _url(target.host, target.port, path, scheme),
                 headers=headers,
                 timeout=httpx.Timeout(timeout),
             )
     except httpx.ConnectError as exc:
+        if (tls := tls_failure(exc)) is not None:
+            return target.status(ServiceState.DEGRADED, tls)
         detail = "connection refused" if _refused(exc) else f"connection failed: {exc}"
         return target.status(ServiceState.DOWN, detail)
     except httpx.ConnectTimeout as exc:
@@ -68,7 +91,8 @@ async def _get(
     except httpx.RemoteProtocolError as exc:
         return target.status(ServiceState.DEGRADED, f"not HTTP: {exc}")
     except httpx.TransportError as exc:
-        return target.status(ServiceState.DEGRADED, f"{type(exc).__name__}: {exc}")
+        detail = tls_failure(exc) or f"{type(exc).__name__}: {exc}"
+        return target.status(ServiceState.DEGRADED, detail)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return target.status(ServiceState.DOWN, f"cannot ask {target.host}:{target.port}: {exc}")
     return response, elapsed_ms(started, time.perf_counter())
@@ -93,17 +117,34 @@ async def probe_bridge_http(
     port: int,
     *,
     api_key: str | None = None,
+    key_hosts: ApprovedHosts = (),
     timeout: float = 3.0,
     owner: bool = True,
     service: str = BRIDGE_HTTP,
+    scheme: Scheme = "http",
 ) -> ServiceStatus:
-    """The bridge's `GET /status`: UP with the bridge and Godot versions as `server`."""
+    """The bridge's `GET /status`: UP with the bridge and Godot versions as `server`.
+
+    `api_key` goes only to loopback or to one of `key_hosts` (key_policy); a row
+    probed without it says so.
+    """
     target = ProbeTarget(service, host, port)
     port_holder = await find_owner(target, owner)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-    got = await _get(client, target, "/status", timeout=timeout, headers=headers)
+    approved = approved_now(key_hosts)  # once: an approval mid-probe waits for the next
+    headers = bearer_header(host, api_key, approved)
+    got = await _get(client, target, "/status", timeout=timeout, headers=headers, scheme=scheme)
     status = got if isinstance(got, ServiceStatus) else _bridge_status(target, *got)
+    if key_withheld(host, api_key, approved):
+        refused = not isinstance(got, ServiceStatus) and got[0].status_code == 401
+        status = _without_key(status, refused=refused)
     return status.with_owner(port_holder)
+
+
+def _without_key(status: ServiceStatus, *, refused: bool) -> ServiceStatus:
+    """The row of a host that was not sent the bridge key: it says so."""
+    if refused:
+        return replace(status, detail=KEY_WITHHELD)
+    return replace(status, detail=f"{status.detail}; {KEY_WITHHELD}")
 
 
 def _bridge_status(target: ProbeTarget, response: httpx.Response, latency: float) -> ServiceStatus:
@@ -142,11 +183,15 @@ async def probe_management_api(
     timeout: float = 2.0,
     owner: bool = True,
     service: str = MANAGEMENT_API,
+    scheme: Scheme = "http",
 ) -> ServiceStatus:
-    """Our own API: any HTTP answer to `GET /health` is UP (503 only means Godot is unwell)."""
+    """Our own API: any HTTP answer to `GET /health` is UP (503 only means Godot is unwell).
+
+    With `scheme="https"` the client's TLS settings decide what is trusted.
+    """
     target = ProbeTarget(service, host, port)
     port_holder = await find_owner(target, owner)
-    got = await _get(client, target, path, timeout=timeout)
+    got = await _get(client, target, path, timeout=timeout, scheme=scheme)
     if isinstance(got, ServiceStatus):
         status = got
     else:
@@ -167,14 +212,20 @@ async def probe_websocket(
     *,
     path: str = "/",
     api_key: str | None = None,
+    key_hosts: ApprovedHosts = (),
     timeout: float = 3.0,
     owner: bool = True,
     service: str = TELEMETRY,
 ) -> ServiceStatus:
-    """Open the telemetry WebSocket, read the first frame, expect the bridge's `hello`."""
+    """Open the telemetry WebSocket, read the first frame, expect the bridge's `hello`.
+
+    `api_key` goes only to loopback or to one of `key_hosts` (key_policy).
+    """
     target = ProbeTarget(service, host, port)
     port_holder = await find_owner(target, owner)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    approved = approved_now(key_hosts)
+    headers = bearer_header(host, api_key, approved) or None
+    refused = False
     started = time.perf_counter()
     accepted = False
     ws: ClientConnection | None = None
@@ -205,6 +256,9 @@ async def probe_websocket(
             latency_ms=elapsed_ms(started, answer.answered_at),
             server=answer.server,
         )
+    except InvalidStatus as exc:
+        refused = exc.response.status_code == 401
+        status = target.status(ServiceState.DEGRADED, f"not a WebSocket server: {exc}")
     except InvalidHandshake as exc:
         status = target.status(ServiceState.DEGRADED, f"not a WebSocket server: {exc}")
     except ConnectionClosed:
@@ -218,6 +272,8 @@ async def probe_websocket(
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await ws.close()
+    if key_withheld(host, api_key, approved):
+        status = _without_key(status, refused=refused)
     return status.with_owner(port_holder)
 
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import httpx
 
+from spacetime_panel.godot.key_policy import ApprovedHosts, bearer_header
+
 SERVICE_NAME = "spacetime-bridge"
 PORT_FILE = Path(".godot") / "spacetime_bridge.json"
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -147,11 +149,14 @@ async def scan_ports(
     ports: Iterable[int],
     *,
     api_key: str | None = None,
+    key_hosts: ApprovedHosts = (),
     timeout: float = 1.0,
 ) -> list[GameInstance]:
     """Ask `GET /status` on each port (concurrently); the bridges that answer with their
-    identity, in the order of `ports`. Ports that do not answer are skipped."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    identity, in the order of `ports`. Ports that do not answer are skipped.
+
+    `api_key` goes only to loopback or to one of `key_hosts` (key_policy)."""
+    headers = bearer_header(host, api_key, key_hosts)
 
     async def ask(port: int) -> GameInstance | None:
         where = f"[{host}]" if ":" in host else host

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from spacetime_panel.config.settings import Settings
+from spacetime_panel.godot.key_policy import ApprovedHosts
 from spacetime_panel.probes.bridge import probe_bridge_http, probe_management_api, probe_websocket
 from spacetime_panel.probes.discovery import DiscoveryListener, ListenerState
 from spacetime_panel.probes.editor import probe_dap, probe_lsp
@@ -42,6 +43,7 @@ from spacetime_panel.probes.status import (
     is_local_host,
 )
 from spacetime_panel.probes.tcp import passive_status
+from spacetime_panel.probes.tls import TlsSetupError, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class MonitorPorts:
     lsp: int = 6005
     discovery: int = 8087
     discovery_host: str = "0.0.0.0"
+    #: The management API serves HTTPS (`api.tls_cert` is set, or `status --tls`).
+    api_tls: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, host: str = "127.0.0.1") -> MonitorPorts:
@@ -68,6 +72,7 @@ class MonitorPorts:
         return cls(
             host=host,
             api_host="127.0.0.1" if api_host in ("0.0.0.0", "", "::") else api_host,
+            api_tls=settings.api.tls_cert is not None,
             management_api=settings.api.port,
             bridge_http=settings.ports.http,
             telemetry=settings.ports.telemetry,
@@ -106,6 +111,8 @@ class ServiceMonitor:
         client: httpx.AsyncClient,
         *,
         api_key: str | None = None,
+        key_hosts: ApprovedHosts | None = None,
+        api_client: httpx.AsyncClient | None = None,
         handshake_interval: float = 30.0,
         check_interval: float = 2.0,
         timeout: float = 2.0,
@@ -118,10 +125,14 @@ class ServiceMonitor:
         on_update: Callable[[list[ServiceStatus]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        api_ca_file: Path | None = None
         if isinstance(ports, Settings):
             if expected is None:
                 expected = expected_from_settings(ports)
             project = project or ports.godot.project_path
+            if key_hosts is None:
+                key_hosts = ports.godot.bridge_key_hosts
+            api_ca_file = ports.api.tls_cert
             ports = MonitorPorts.from_settings(ports)
         self.ports = ports
         self.expected: frozenset[str] = frozenset(
@@ -135,6 +146,13 @@ class ServiceMonitor:
         self.dap_handshake = dap_handshake
         self._client = client
         self._api_key = api_key
+        #: Hosts besides loopback that may get the bridge key (a callable: read each check).
+        self._key_hosts: ApprovedHosts = key_hosts if key_hosts is not None else ()
+        #: The management API's client when it serves HTTPS: the caller's, or one made
+        #: here that trusts the API's own certificate (`api.tls_cert`).
+        self._api_client = api_client
+        self._api_ca_file = api_ca_file
+        self._pinned_client: httpx.AsyncClient | None = None
         self._project = project
         self._owns_listener = listener is None
         self._listener = listener or DiscoveryListener(ports.discovery, ports.discovery_host)
@@ -198,18 +216,13 @@ class ServiceMonitor:
             if not self.dap_handshake:
                 handshake.discard(DAP)
             results = await asyncio.gather(
-                probe_management_api(
-                    self._client,
-                    ports.api_host,
-                    ports.management_api,
-                    timeout=self.timeout,
-                    owner=False,
-                ),
+                self._check_api(ports),
                 probe_bridge_http(
                     self._client,
                     ports.host,
                     ports.bridge_http,
                     api_key=self._api_key,
+                    key_hosts=self._key_hosts,
                     timeout=self.timeout,
                     owner=False,
                 ),
@@ -241,6 +254,35 @@ class ServiceMonitor:
                 await task
         if self._owns_listener:
             self._listener.close()
+        pinned, self._pinned_client = self._pinned_client, None
+        if pinned is not None:
+            await pinned.aclose()
+
+    async def _check_api(self, ports: MonitorPorts) -> ServiceStatus:
+        """Our management API's row: over HTTPS when it serves TLS."""
+        client = self._client
+        if ports.api_tls:
+            if self._api_client is not None:
+                client = self._api_client
+            elif self._api_ca_file is not None:
+                try:
+                    client = self._pinned_api_client(self._api_ca_file)
+                except TlsSetupError as error:
+                    return ports.target(MANAGEMENT_API).status(ServiceState.DEGRADED, str(error))
+        return await probe_management_api(
+            client,
+            ports.api_host,
+            ports.management_api,
+            timeout=self.timeout,
+            owner=False,
+            scheme="https" if ports.api_tls else "http",
+        )
+
+    def _pinned_api_client(self, ca_file: Path) -> httpx.AsyncClient:
+        if self._pinned_client is None:
+            context = tls_context(ca_file, pinned=True)
+            self._pinned_client = httpx.AsyncClient(verify=context, trust_env=False)
+        return self._pinned_client
 
     async def _run(self) -> None:
         last_full: float | None = None
@@ -299,7 +341,12 @@ class ServiceMonitor:
         timeout = self.timeout
         if service == TELEMETRY:
             return await probe_websocket(
-                target.host, target.port, timeout=timeout, owner=False, api_key=self._api_key
+                target.host,
+                target.port,
+                timeout=timeout,
+                owner=False,
+                api_key=self._api_key,
+                key_hosts=self._key_hosts,
             )
         if service == LSP:
             return await probe_lsp(
