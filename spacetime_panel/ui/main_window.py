@@ -81,6 +81,8 @@ class MainWindow(QMainWindow):
         self._confirm = confirm or self._ask
         self._choose_record_path = choose_record_path or self._ask_record_path
         self._pending_lines: list[OutputLine] = []
+        #: Hosts already asked about the bridge key (yes or no): asked once each.
+        self._key_hosts_asked: set[str] = set()
         self._notifier = ProgramNotifier()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.hint_shown = False
@@ -318,9 +320,30 @@ class MainWindow(QMainWindow):
         return Path(name) if name else None
 
     def _instance_chosen(self, index: int) -> None:
+        """Follow the chosen game; a game on another host gets the bridge key only if
+        the user says so (asked once per host while the panel runs)."""
         instance = self.instance_picker.itemData(index)
-        if instance is not None:
-            self.controller.follow_instance(instance)
+        if instance is None:
+            return
+        controller = self.controller
+        host = instance.host
+        if (
+            controller.has_bridge_key
+            and not controller.bridge_key_host_approved(host)
+            and host not in self._key_hosts_asked
+        ):
+            self._key_hosts_asked.add(host)
+            question = (
+                f"Send the bridge key to {host}?\n\nAnyone on the network can announce a "
+                "game: send the key only to a host you trust. Without it, the game there "
+                "is checked without the key, and the port table says so."
+            )
+            if self._confirm("Send the bridge key?", question):
+                controller.approve_bridge_key_host(host)
+                self.statusBar().showMessage(f"The bridge key may now be sent to {host}.", 8000)
+            else:
+                self.statusBar().showMessage(f"Following {host} without the bridge key.", 8000)
+        controller.follow_instance(instance)
 
     # --- refresh ----------------------------------------------------------------------
 

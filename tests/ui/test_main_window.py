@@ -303,3 +303,60 @@ def test_no_install_banner_when_the_project_has_the_addon(
         assert not window.addon_banner.isVisible()
 
     run_panel(scenario)
+
+
+def test_choosing_a_game_on_another_host_asks_once_before_sending_the_bridge_key(
+    run_panel: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, item 6: yes approves the host (the key goes there from now on), no
+    follows it without the key; either way the question comes once per host."""
+    import time
+
+    from spacetime_panel.probes import GameInstance
+
+    monkeypatch.setenv("SPACETIME_API_KEY", "s3cret")
+
+    def instance(host: str, pid: int) -> GameInstance:
+        return GameInstance(
+            pid=pid, host=host, http_port=8080, telemetry_port=8081, project="/far/game",
+            godot_version="4.5", source="beacon", seen_at=time.monotonic(),
+        )  # fmt: skip
+
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        controller = window.controller
+        assert controller.has_bridge_key
+        followed: list[GameInstance] = []
+        # Following would probe the TEST-NET hosts for real: record the choice instead.
+        monkeypatch.setattr(controller, "follow_instance", followed.append)
+        asked: list[str] = []
+        answer = {"yes": False}
+        window._confirm = lambda title, question: asked.append(question) or answer["yes"]
+        picker = window.instance_picker
+
+        def choose(game: GameInstance) -> None:
+            picker.addItem(f"pid {game.pid} on {game.host}", game)
+            picker.activated.emit(picker.count() - 1)  # as a click on the item does
+
+        declined, approved, local = (
+            instance("192.0.2.10", 11),
+            instance("192.0.2.20", 22),
+            instance("127.0.0.1", 33),
+        )
+        choose(declined)
+        assert len(asked) == 1 and "Send the bridge key to 192.0.2.10?" in asked[0]
+        assert not controller.bridge_key_host_approved("192.0.2.10")
+        assert "without the bridge key" in window.statusBar().currentMessage()
+        choose(declined)  # asked once: the answer stands for this host
+        assert len(asked) == 1
+
+        answer["yes"] = True
+        choose(approved)
+        assert len(asked) == 2 and "192.0.2.20" in asked[1]
+        assert controller.bridge_key_host_approved("192.0.2.20")
+        assert controller.settings.godot.bridge_key_hosts == ("192.0.2.20",)
+        choose(approved)
+        choose(local)  # loopback always gets the key: nothing to ask
+        assert len(asked) == 2
+        assert [game.pid for game in followed] == [11, 11, 22, 22, 33]
+
+    run_panel(scenario)
