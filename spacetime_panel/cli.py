@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spacetime_panel import __version__
-from spacetime_panel.api.server import PortBusy
+from spacetime_panel.api.security import ManagementKeys
+from spacetime_panel.api.server import CannotServe, serving_problem
 from spacetime_panel.config import (
     ConfigError,
     Override,
@@ -31,7 +32,7 @@ from spacetime_panel.config import (
 from spacetime_panel.godot.addon import AddonInstallError, install_addon, uninstall_addon
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.keys_command import add_keys_parser, run_keys
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
 from spacetime_panel.telemetry_console import run_telemetry
 from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
@@ -62,6 +63,8 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "log_level": ("logging.level", "--log-level"),
     "log_dir": ("logging.directory", "--log-dir"),
     "state_dir": ("state_dir", "--state-dir"),
+    "tls_cert": ("api.tls_cert", "--tls-cert"),
+    "tls_key": ("api.tls_key", "--tls-key"),
 }
 # Switches that turn a setting off when given.
 NEGATED = {"no_game", "leave_running"}
@@ -128,6 +131,9 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     more.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     more.add_argument("--log-dir", type=Path, help="folder for spacetime-panel.log and Godot logs")
     more.add_argument("--state-dir", type=Path, help="folder for the launched-process record")
+    tls = parser.add_argument_group("HTTPS for the management API")
+    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="certificate (PEM)")
+    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="its private key (PEM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,11 +313,39 @@ def no_display_reason() -> str | None:
     )
 
 
+def management_keys(secrets: SecretStore) -> ManagementKeys:
+    """The management API's keys (control and read-only) from the environment or keyring."""
+    control, _ = secrets.get(PANEL_API_KEY)
+    read, _ = secrets.get(PANEL_READ_KEY)
+    return ManagementKeys(control=control, read=read)
+
+
+def refusal_to_serve(settings: Settings, keys: ManagementKeys) -> int | None:
+    """The exit code after a one-line complaint when the API must not be served so, else None.
+
+    A non-loopback bind without a key, an unreadable or mismatched TLS pair,
+    a bad trusted-proxy entry: all configuration, exit 2, before Godot starts.
+    """
+    if settings.api.require_auth and keys.control is None:
+        print(
+            f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
+            f"API key is set: export {PANEL_API_KEY.variable}=... or store one in the keyring",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if (problem := serving_problem(settings.api, keys)) is not None:
+        print(f"spacetime-panel: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
+
+
 def gui(args: argparse.Namespace) -> int:
     """The desktop panel. Same checks as serve, then the Qt window."""
     settings = checked_settings(args)
     if isinstance(settings, int):
         return settings
+    if (code := refusal_to_serve(settings, management_keys(SecretStore()))) is not None:
+        return code
     if (reason := no_display_reason()) is not None:
         print(f"spacetime-panel: {reason}", file=sys.stderr)
         return EXIT_ERROR
@@ -352,29 +386,24 @@ def serve(args: argparse.Namespace) -> int:
         return settings
     secrets = SecretStore()
     api_key, _ = secrets.get(BRIDGE_API_KEY)
-    panel_api_key, _ = secrets.get(PANEL_API_KEY)
-    if settings.api.require_auth and panel_api_key is None:
-        print(
-            f"spacetime-panel: api.require_auth is on (API_KEY_REQUIRED) but no management "
-            f"API key is set: export {PANEL_API_KEY.variable}=... or store one in the keyring",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    keys = management_keys(secrets)
+    if (code := refusal_to_serve(settings, keys)) is not None:
+        return code
     try:
-        return asyncio.run(_serve(settings, api_key, panel_api_key))
-    except PortBusy as error:
+        return asyncio.run(_serve(settings, api_key, keys))
+    except CannotServe as error:
         print(f"spacetime-panel: {error}", file=sys.stderr)
         return EXIT_ERROR
 
 
-async def _serve(settings: Settings, api_key: str | None, panel_api_key: str | None) -> int:
+async def _serve(settings: Settings, api_key: str | None, keys: ManagementKeys) -> int:
 
     configure_logging(settings, Paths.for_settings(settings).logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await run_service(settings, api_key=api_key, panel_api_key=panel_api_key, stop=stop)
+    await run_service(settings, api_key=api_key, keys=keys, stop=stop)
     return EXIT_OK
 
 

@@ -20,8 +20,9 @@ import httpx
 import platformdirs
 
 from spacetime_panel.api.app import create_app
+from spacetime_panel.api.audit import AUDIT_FILE, AuditLog
 from spacetime_panel.api.security import ManagementKeys
-from spacetime_panel.api.server import ManagementServer, bind_socket
+from spacetime_panel.api.server import CannotServe, ManagementServer, bind_socket, serving_problem
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
 from spacetime_panel.godot.addon import packaged_addon
@@ -79,25 +80,35 @@ def prepare_demo_project(data_dir: Path | None = None) -> Path:
 class PanelService:
     """The Controller and the management API, started and stopped in the right order.
 
-    `serve` and the GUI both use it: `await service.start()` binds the API port
-    (PortBusy if taken, before any Godot starts), serves, and starts supervising;
+    `serve` and the GUI both use it: `await service.start()` checks that the API
+    may be served as configured and binds its port (CannotServe, PortBusy if
+    taken, before any Godot starts), serves, and starts supervising;
     `await service.stop()` stops Godot (unless configured to leave it running),
     then the API.
     """
 
-    def __init__(
-        self, settings: Settings, *, api_key: str | None, panel_api_key: str | None
-    ) -> None:
+    def __init__(self, settings: Settings, *, api_key: str | None, keys: ManagementKeys) -> None:
         self.settings = settings
         self._api_key = api_key
-        self._panel_api_key = panel_api_key
+        self._keys = keys
         self._http: httpx.AsyncClient | None = None
         self._server: ManagementServer | None = None
         self._serving: asyncio.Task[None] | None = None
+        self._audit: AuditLog | None = None
         self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        """The management API's base URL (after `start()`)."""
+        assert self._server is not None, "start() first"
+        host = self.settings.api.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{self._server.scheme}://{host}:{self._server.port}"
 
     async def start(self) -> Controller:
         settings = self.settings
+        if (problem := serving_problem(settings.api, self._keys)) is not None:
+            raise CannotServe(problem)
         paths = Paths.for_settings(settings)
         sock = bind_socket(settings.api.host, settings.api.port)
         self._http = httpx.AsyncClient(trust_env=False)
@@ -109,15 +120,19 @@ class PanelService:
             state_file=state_file_for(paths.state, settings),
         )
         self.controller = controller
-        self._server = ManagementServer(
-            create_app(controller, keys=ManagementKeys(control=self._panel_api_key)), sock
-        )
+        if settings.api.audit_log:
+            self._audit = AuditLog(
+                paths.logs / AUDIT_FILE,
+                max_bytes=settings.logging.max_bytes,
+                backup_count=settings.logging.backup_count,
+                secrets=(*self._keys.secrets(), self._api_key),
+            )
+        app = create_app(controller, keys=self._keys, audit=self._audit)
+        self._server = ManagementServer(app, sock, settings.api)
         self._serving = asyncio.create_task(self._server.serve())
-        log.info(
-            "management API on http://%s:%d (health: /health, docs: /docs)",
-            settings.api.host,
-            self._server.port,
-        )
+        log.info("management API on %s (health: /health, docs: /docs)", self.url)
+        if self._keys.read and not self._keys.control:
+            log.warning("a read-only key without a control key guards nothing: the API is open")
         controller.start_up()
         return controller
 
@@ -137,20 +152,22 @@ class PanelService:
             await self._serving
         if self._http is not None:
             await self._http.aclose()
+        if self._audit is not None:
+            self._audit.close()
 
 
 async def run_service(
     settings: Settings,
     *,
     api_key: str | None,
-    panel_api_key: str | None,
+    keys: ManagementKeys,
     stop: asyncio.Event,
 ) -> None:
     """Supervise Godot and serve the API until `stop` is set; then shut down in order.
 
-    `api_key` is the bridge's (passed to Godot); `panel_api_key` guards this API.
+    `api_key` is the bridge's (passed to Godot); `keys` guard this API.
     """
-    service = PanelService(settings, api_key=api_key, panel_api_key=panel_api_key)
+    service = PanelService(settings, api_key=api_key, keys=keys)
     await service.start()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({service.serving, stopping}, return_when=asyncio.FIRST_COMPLETED)

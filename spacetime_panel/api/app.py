@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from spacetime_panel import __version__
+from spacetime_panel.api.audit import AuditLog
 from spacetime_panel.api.metrics import metrics_registry
 from spacetime_panel.api.security import ManagementKeys, error, install_guards
 from spacetime_panel.core.controller import Controller, NotRunning
@@ -36,11 +37,17 @@ class SceneRequest(BaseModel):
     path: str
 
 
-def create_app(controller: Controller, *, keys: ManagementKeys | None = None) -> FastAPI:
+def create_app(
+    controller: Controller,
+    *,
+    keys: ManagementKeys | None = None,
+    audit: AuditLog | None = None,
+) -> FastAPI:
     """The API for one controller. Bind it with `spacetime_panel.api.server`.
 
     With a control key in `keys`, every path but /health and /metrics needs
-    `Authorization: Bearer KEY` (see `api.security`).
+    `Authorization: Bearer KEY` (or the read key, or a token; see
+    `api.security`). Mutating calls are audited to `audit` (and the panel log).
     """
     app = FastAPI(
         title="SpaceTime Panel management API",
@@ -48,7 +55,7 @@ def create_app(controller: Controller, *, keys: ManagementKeys | None = None) ->
         description="Supervises Godot for SpaceTime VR: health, process control, scenes, logs.",
     )
     api = controller.settings.api
-    install_guards(app, api, keys or ManagementKeys())
+    install_guards(app, api, keys or ManagementKeys(), audit=audit)
 
     # Errors of the game side, mapped once for every endpoint.
     @app.exception_handler(InvalidScenePath)

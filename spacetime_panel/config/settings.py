@@ -105,6 +105,9 @@ class ApiSettings(_Area):
     tls_key: Path | None = None
     #: One line per mutating call (who, what, result; never a key) to audit.log.
     audit_log: bool = True
+    #: Seconds a client has to send a whole request (head and body), counted from
+    #: connecting or from the previous answer; a slower one is disconnected.
+    request_timeout: Seconds = 20.0
     metrics_enabled: bool = True
 
 

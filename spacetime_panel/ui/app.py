@@ -16,10 +16,11 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from spacetime_panel.api.server import PortBusy
+from spacetime_panel.api.security import ManagementKeys
+from spacetime_panel.api.server import CannotServe
 from spacetime_panel.config import ConfigError, load_settings
 from spacetime_panel.config.settings import Settings
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, SecretStore
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import PanelService
 from spacetime_panel.ui.main_window import MainWindow
 from spacetime_panel.ui.settings_dialog import SettingsDialog
@@ -49,8 +50,10 @@ class DesktopPanel:
         self.secrets = secrets
         self.config_path = config_path
         api_key, _ = secrets.get(BRIDGE_API_KEY)
-        panel_key, _ = secrets.get(PANEL_API_KEY)
-        self.service = PanelService(settings, api_key=api_key, panel_api_key=panel_key)
+        control, _ = secrets.get(PANEL_API_KEY)
+        read, _ = secrets.get(PANEL_READ_KEY)
+        keys = ManagementKeys(control=control, read=read)
+        self.service = PanelService(settings, api_key=api_key, keys=keys)
         self.quit_requested = asyncio.Event()
         self.window: MainWindow | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -103,7 +106,7 @@ class DesktopPanel:
 async def _run(panel: DesktopPanel, single: SingleInstance) -> int:
     try:
         window = await panel.start()
-    except PortBusy as error:
+    except CannotServe as error:
         print(f"spacetime-panel: {error}", file=sys.stderr)
         if QApplication.platformName() not in ("offscreen", "minimal"):
             QMessageBox.critical(None, APP_NAME, str(error))

@@ -116,7 +116,7 @@ def test_stop_leaves_no_process_of_the_tree_alive(serve: Serve) -> None:
     serve.godot_pids.add(grandchild)
     assert alive(grandchild)
 
-    response = serve.post("/stop")
+    response = serve.post("/stop", json={})
 
     assert response.status_code == 200
     assert response.json()["programs"]["game"]["state"] == "STOPPED"
@@ -171,7 +171,7 @@ def test_status_proxies_godot_and_says_502_when_it_is_down(serve: Serve) -> None
     assert status.status_code == 200
     assert status.json()["bridge"]["pid"] == serve.health()["godot_process"]["pid"]
 
-    serve.post("/stop")
+    serve.post("/stop", json={})
     down = serve.get("/status")
     assert down.status_code == 502
     assert "not reachable" in down.json()["message"]
