@@ -193,10 +193,7 @@ def _read_key(secret: Secret, stdin: TextIO) -> str:
     """The key without echo on a terminal; the first line when piped."""
     if stdin.isatty():
         return getpass.getpass(f"{secret.label} (not shown): ", stream=sys.stderr).strip()
-    line = stdin.readline()
-    if not line:
-        raise EOFError
-    return line.strip()
+    return stdin.readline().strip()
 
 
 def _delete(store: SecretStore, secret: Secret) -> int:
