@@ -35,7 +35,13 @@ from spacetime_panel.keys_command import add_keys_parser, run_keys
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
 from spacetime_panel.telemetry_console import run_telemetry
-from spacetime_panel.terminal import PROBE_KINDS, run_probe, run_status
+from spacetime_panel.terminal import (
+    PROBE_KINDS,
+    add_tls_flags,
+    run_probe,
+    run_status,
+    take_address,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -168,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _where_flags(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_tls_flags(status)
 
     probe = commands.add_parser(
         "probe",
@@ -175,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Probe one service. Exit 0 when it is up.",
     )
     probe.add_argument("kind", choices=PROBE_KINDS, help="what to speak to the peer")
-    probe.add_argument("--host", default="127.0.0.1")
-    probe.add_argument("--port", type=int, required=True)
+    probe.add_argument(
+        "--host", default="127.0.0.1", help="address, or https://HOST:PORT for probe http"
+    )
+    probe.add_argument("--port", type=int, help="port (required unless --host has one)")
     probe.add_argument(
         "--timeout",
         type=float,
@@ -184,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         "has just opened takes seconds to answer its first initialize)",
     )
     probe.add_argument("--json", action="store_true", help="print JSON")
+    probe.add_argument(
+        "--config",
+        type=Path,
+        help="config file (its godot.bridge_key_hosts may receive the bridge key)",
+    )
+    add_tls_flags(probe)
 
     telemetry = commands.add_parser(
         "telemetry",
@@ -238,6 +253,39 @@ def install_addon_command(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print("Verify: start the game and run `spacetime-panel status`")
     return EXIT_OK
+
+
+def probe_command(args: argparse.Namespace, bridge_key: str | None) -> int:
+    """`spacetime-panel probe KIND --host H --port P [--tls] [--ca-file F]`."""
+    try:
+        take_address(args)
+        key_hosts = load_settings(config_file=args.config).godot.bridge_key_hosts
+    except (ConfigError, ValueError) as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as error:
+        print(f"spacetime-panel: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.port is None:
+        print("spacetime-panel: probe needs --port (or a --host with a port)", file=sys.stderr)
+        return EXIT_USAGE
+    if (args.tls or args.ca_file is not None) and args.kind != "http":
+        print("spacetime-panel: --tls and --ca-file are for probe http", file=sys.stderr)
+        return EXIT_USAGE
+    timeout = args.timeout if args.timeout is not None else default_probe_timeout(args.kind)
+    return asyncio.run(
+        run_probe(
+            args.kind,
+            args.host,
+            args.port,
+            as_json=args.json,
+            timeout=timeout,
+            api_key=bridge_key,
+            key_hosts=key_hosts,
+            tls=args.tls,
+            ca_file=args.ca_file,
+        )
+    )
 
 
 def overrides_from(args: argparse.Namespace) -> list[Override]:
@@ -435,24 +483,22 @@ def _main(argv: Sequence[str] | None) -> int:
         return serve(args)
     if args.command == "status":
         try:
+            take_address(args)
             settings = settings_from(args, launching=False)
-        except ConfigError as error:
+        except (ConfigError, ValueError) as error:
             print(f"spacetime-panel: {error}", file=sys.stderr)
             return EXIT_USAGE
-        return asyncio.run(run_status(settings, as_json=args.json, api_key=bridge_key))
-    if args.command == "probe":
         return asyncio.run(
-            run_probe(
-                args.kind,
-                args.host,
-                args.port,
+            run_status(
+                settings,
                 as_json=args.json,
-                timeout=args.timeout
-                if args.timeout is not None
-                else default_probe_timeout(args.kind),
                 api_key=bridge_key,
+                tls=args.tls,
+                ca_file=args.ca_file,
             )
         )
+    if args.command == "probe":
+        return probe_command(args, bridge_key)
     if args.command == "telemetry":
         try:
             settings = settings_from(args, launching=False)
