@@ -1,23 +1,30 @@
 """SecretStore: keyring first-class, environment as the explicit fallback, never a plain file.
 
-There is no keyring daemon on a headless test machine, so a small in-memory
-backend stands in for the OS keyring (the real `fail` backend is used for the
-"no keyring" cases).
+A small in-memory backend stands in for the OS keyring here (the real `fail`
+backend is used for the "no keyring" cases); tests/integration/test_real_keyring.py
+goes through gnome-keyring's Secret Service.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
 from keyring.backend import KeyringBackend
-from keyring.backends import fail
-from keyring.errors import PasswordDeleteError
+from keyring.backends import SecretService, fail
+from keyring.errors import KeyringLocked, PasswordDeleteError
 
 from spacetime_panel.secrets import (
     BRIDGE_API_KEY,
     PANEL_API_KEY,
+    PANEL_READ_KEY,
+    SECRETS,
     KeyringUnavailable,
     SecretStore,
 )
+from spacetime_panel.secrets.store import backend_label
 
 
 class MemoryKeyring(KeyringBackend):
@@ -93,3 +100,97 @@ def test_file_backends_are_refused() -> None:
 def test_empty_value_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         SecretStore(MemoryKeyring(), environ={}).set(BRIDGE_API_KEY, "")
+
+
+class LockedKeyring(MemoryKeyring):
+    def get_password(self, service: str, username: str) -> str | None:
+        raise KeyringLocked("Failed to unlock the collection!")
+
+
+class StuckKeyring(MemoryKeyring):
+    """Every read waits for `release`, as behind a password prompt nobody sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.release.wait()
+        return super().get_password(service, username)
+
+
+class BrokenKeyring(MemoryKeyring):
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError("org.freedesktop.DBus.Error.NoReply\nmore detail")
+
+
+@pytest.fixture
+def stuck() -> Iterator[StuckKeyring]:
+    backend = StuckKeyring()
+    yield backend
+    backend.release.set()
+
+
+def test_three_secrets_with_their_own_entries_and_variables() -> None:
+    assert PANEL_READ_KEY in SECRETS
+    assert PANEL_READ_KEY.variable == "SPACETIME_PANEL_READ_KEY"
+    assert len({s.name for s in SECRETS}) == len({s.variable for s in SECRETS}) == 3
+
+
+def test_a_locked_keyring_reads_as_not_set_but_lookup_says_why() -> None:
+    store = SecretStore(LockedKeyring(), environ={})
+    assert store.get(PANEL_READ_KEY) == (None, None)
+    with pytest.raises(KeyringUnavailable) as raised:
+        store.lookup(PANEL_READ_KEY)
+    assert str(raised.value) == (
+        "the OS keyring is locked and could not be unlocked (Failed to unlock the collection!); "
+        "set SPACETIME_PANEL_READ_KEY in the environment instead"
+    )
+    with_env = SecretStore(LockedKeyring(), environ={"SPACETIME_PANEL_READ_KEY": "r"})
+    assert with_env.lookup(PANEL_READ_KEY) == ("r", "environment")
+
+
+def test_a_keyring_that_never_answers_is_given_up_on(stuck: StuckKeyring) -> None:
+    store = SecretStore(stuck, environ={}, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(KeyringUnavailable, match=r"did not answer within 0\.2 s"):
+        store.lookup(BRIDGE_API_KEY)
+    assert time.monotonic() - started < 5
+    assert store.get(BRIDGE_API_KEY) == (None, None)
+
+    # While that call is still stuck, the next ones fail at once instead of queueing up.
+    started = time.monotonic()
+    with pytest.raises(KeyringUnavailable, match="has not answered an earlier request yet"):
+        store.set(PANEL_API_KEY, "k")
+    assert time.monotonic() - started < 0.2
+
+    stuck.release.set()
+    stuck.entries[("spacetime-panel", "bridge_api_key")] = "back"
+    deadline = time.monotonic() + 5
+    while store.get(BRIDGE_API_KEY) != ("back", "keyring"):
+        assert time.monotonic() < deadline, "the store did not recover"
+        time.sleep(0.02)
+
+
+def test_a_backend_failure_becomes_one_line() -> None:
+    with pytest.raises(KeyringUnavailable) as raised:
+        SecretStore(BrokenKeyring(), environ={}).set(BRIDGE_API_KEY, "x")
+    assert str(raised.value) == (
+        "the OS keyring failed (org.freedesktop.DBus.Error.NoReply more detail); "
+        "set SPACETIME_API_KEY in the environment instead"
+    )
+
+
+def test_delete_says_whether_something_was_stored() -> None:
+    store = SecretStore(MemoryKeyring(), environ={}, timeout=None)
+    store.set(PANEL_READ_KEY, "r")
+    assert store.stored(PANEL_READ_KEY) == "r"
+    assert store.delete(PANEL_READ_KEY) is True
+    assert store.delete(PANEL_READ_KEY) is False
+    assert store.stored(PANEL_READ_KEY) is None
+
+
+def test_backends_are_named_in_a_word() -> None:
+    assert backend_label(SecretService.Keyring()) == "SecretService"
+    assert backend_label(MemoryKeyring()) == "MemoryKeyring"
+    assert SecretStore(fail.Keyring(), environ={}).backend_label == "fail"
