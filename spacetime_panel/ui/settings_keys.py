@@ -77,6 +77,7 @@ class KeyRow(QGroupBox):
         self.clear_button.setEnabled(available)
         self.source_label = QLabel()
         self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.source_label.setWordWrap(True)  # "unknown: <why the keyring cannot be read>"
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.hide()
@@ -163,6 +164,14 @@ class ApiKeysSection(QWidget):
         self.rows = {secret.name: KeyRow(secret, store) for secret in SECRETS}
         for row in self.rows.values():
             layout.addWidget(row)
+        self.scope_note = QLabel(
+            "The read-only key opens health, services, logs, telemetry and metrics, but not "
+            "start, stop or scene loading: give that one to Prometheus and dashboards. "
+            "Expiring tokens: spacetime-panel keys token --scope read --ttl 8h"
+        )
+        self.scope_note.setWordWrap(True)
+        self.scope_note.setStyleSheet(NOTE_STYLE)
+        layout.addWidget(self.scope_note)
         hint = QLabel(f"Backend: {store.backend_name}")
         hint.setStyleSheet(NOTE_STYLE)
         layout.addWidget(hint)
