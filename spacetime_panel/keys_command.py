@@ -52,6 +52,7 @@ KEY_NAMES: dict[str, Secret] = {
 }
 
 DEFAULT_TTL = "8h"
+MAX_TTL_DAYS = 366
 _TTL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -63,7 +64,10 @@ def parse_ttl(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a lifetime: use seconds or a number with s, m, h or d (30m, 8h, 2d)"
         )
-    return float(match[1]) * _UNIT_SECONDS[match[2]]
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds > MAX_TTL_DAYS * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long: at most {MAX_TTL_DAYS}d")
+    return seconds
 
 
 def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,7 +162,8 @@ def run_keys(
 
 
 def _generate(store: SecretStore, secret: Secret, *, force: bool) -> int:
-    if store.stored(secret) is not None and not force:
+    replacing = store.stored(secret) is not None
+    if replacing and not force:
         return _fail(
             f"a {secret.label} is already in the OS keyring ({store.backend_label}); "
             "pass --force to replace it"
@@ -166,7 +171,10 @@ def _generate(store: SecretStore, secret: Secret, *, force: bool) -> int:
     value = secrets.token_urlsafe(32)
     store.set(secret, value)
     print(value, flush=True)
-    _say(_stored_line(store, secret))
+    line = _stored_line(store, secret)
+    if replacing and secret is PANEL_API_KEY:
+        line += "; tokens signed with the earlier panel key no longer work"
+    _say(line)
     return EXIT_OK
 
 
@@ -197,13 +205,11 @@ def _read_key(secret: Secret, stdin: TextIO) -> str:
 
 
 def _delete(store: SecretStore, secret: Secret) -> int:
-    removed = store.delete(secret)
     where = f"the OS keyring ({store.backend_label})"
-    line = (
-        f"removed the {secret.label} from {where}"
-        if removed
-        else (f"no {secret.label} was stored in {where}")
-    )
+    if store.delete(secret):
+        line = f"removed the {secret.label} from {where}"
+    else:
+        line = f"no {secret.label} was stored in {where}"
     if os.environ.get(secret.variable):
         line += f"; {secret.variable} is set in this environment and still provides one"
     _say(line)
@@ -261,8 +267,6 @@ def _stored_line(store: SecretStore, secret: Secret) -> str:
     )
     if os.environ.get(secret.variable):
         line += f" ({secret.variable} is set in this environment and wins over the keyring)"
-    if secret is PANEL_API_KEY:
-        line += "; tokens signed with an earlier panel key no longer work"
     return line
 
 

@@ -19,7 +19,7 @@ from keyring.backends import fail
 
 from spacetime_panel.cli import main
 from spacetime_panel.keys_command import parse_ttl
-from spacetime_panel.secrets.tokens import verify_token
+from spacetime_panel.secrets.tokens import TokenRejected, verify_token
 from tests.conftest import TIME_SCALE
 from tests.unit.test_secrets import MemoryKeyring, PlaintextKeyring
 
@@ -86,8 +86,7 @@ def test_generate_stores_a_key_and_prints_it_once(
     assert key not in err
     assert one_line(err) == (
         "spacetime-panel: stored the Management API key in the OS keyring (MemoryKeyring); "
-        "where there is no keyring, set SPACETIME_PANEL_API_KEY instead; "
-        "tokens signed with an earlier panel key no longer work"
+        "where there is no keyring, set SPACETIME_PANEL_API_KEY instead"
     )
 
     code, out, err = keys(capsys, "where", "panel")
@@ -108,6 +107,21 @@ def test_generate_refuses_to_overwrite_without_force(
     code, out, _err = keys(capsys, "generate", "bridge", "--force")
     assert code == 0
     assert backend.entries[(SERVICE, "bridge_api_key")] == out.strip() != first
+
+
+def test_replacing_the_panel_key_says_old_tokens_stop_working(
+    capsys: pytest.CaptureFixture[str], backend: MemoryKeyring
+) -> None:
+    _code, old_key, _err = keys(capsys, "generate", "panel")
+    _code, token, _err = keys(capsys, "token")
+
+    code, new_key, err = keys(capsys, "generate", "panel", "--force")
+
+    assert code == 0
+    assert one_line(err).endswith("; tokens signed with the earlier panel key no longer work")
+    with pytest.raises(TokenRejected, match="signature does not match"):
+        verify_token(new_key.strip(), token.strip())
+    assert verify_token(old_key.strip(), token.strip()) == "read"
 
 
 def test_set_reads_the_first_line_of_a_pipe_and_prints_nothing(
@@ -308,6 +322,7 @@ def test_lifetimes(text: str, seconds: float) -> None:
     [
         ("token", "--ttl", "0"),
         ("token", "--ttl", "8 hours"),
+        ("token", "--ttl", "400d"),
         ("token", "--scope", "admin"),
         ("generate", "godot"),
         ("where", "panel", "bridge"),
