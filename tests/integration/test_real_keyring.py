@@ -45,7 +45,7 @@ from tests.conftest import TIME_SCALE
 from tests.keyring_session import KeyringSession, missing_tools, start_keyring_session
 
 MISSING = [*missing_tools(), *(["secret-tool"] if shutil.which("secret-tool") is None else [])]
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 pytestmark = [
     pytest.mark.skipif(
