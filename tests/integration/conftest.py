@@ -114,6 +114,9 @@ class Serve:
         return httpx.get(self.url + path, timeout=30, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        """A POST as a script would send it: JSON (`{}` when no body is given)."""
+        if not {"json", "content", "data", "files"} & kwargs.keys():
+            kwargs["json"] = {}
         return httpx.post(self.url + path, timeout=60, **kwargs)
 
     def health(self) -> dict[str, Any]:
