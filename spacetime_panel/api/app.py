@@ -1,22 +1,40 @@
 """The management HTTP API (FastAPI): /health, /status, start/stop/restart, scenes, logs.
 
 Every handler reads the Controller's held state or calls its public methods.
-/health in particular never calls Godot on the request path.
+/health in particular never calls Godot on the request path. Every error is
+`{"error", "message"}`, FastAPI's own (422, 404, 405) included, and the
+OpenAPI document lists the ones each route can answer (`api.docs`).
 """
 
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from spacetime_panel import __version__
 from spacetime_panel.api.audit import AuditLog
+from spacetime_panel.api.docs import (
+    GUARDED,
+    JSON_BODY,
+    METRICS_TEXT,
+    POSTED,
+    SCENE_PATH_PATTERN,
+    LogLines,
+    ProgramsAnswer,
+    SceneLoading,
+    Services,
+    errors,
+    install_docs,
+)
 from spacetime_panel.api.metrics import metrics_registry
 from spacetime_panel.api.security import ManagementKeys, error, install_guards
 from spacetime_panel.core.controller import Controller, NotRunning
@@ -28,13 +46,39 @@ Which = Literal["game", "editor", "all"]
 
 
 class ProgramRequest(BaseModel):
+    """Which program to act on; an empty body (with its JSON content type) means all."""
+
     model_config = ConfigDict(extra="forbid")
-    program: Which = "all"
+    program: Annotated[Which, Field(examples=["game"])] = "all"
 
 
 class SceneRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str
+    # Documented, not enforced here: validate_scene_path is the authority and says
+    # what is wrong in its 400 (a regex mismatch would only say "no match").
+    path: Annotated[
+        str,
+        Field(
+            examples=["res://scenes/test_room.tscn"],
+            json_schema_extra={"pattern": SCENE_PATH_PATTERN},
+        ),
+    ]
+
+
+class NoOptions(BaseModel):
+    """A body with nothing in it: `{}` or empty (with its JSON content type)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's list of problems as one line: `body.program: Input should be ...`."""
+    problems = []
+    for problem in exc.errors():
+        where = ".".join(str(part) for part in problem.get("loc", ()))
+        problems.append(f"{where}: {problem.get('msg', 'invalid')}")
+    message = "; ".join(problems) or "the request does not match its schema"
+    return message if len(message) <= 500 else message[:497] + "..."
 
 
 def create_app(
@@ -53,9 +97,32 @@ def create_app(
         title="SpaceTime Panel management API",
         version=__version__,
         description="Supervises Godot for SpaceTime VR: health, process control, scenes, logs.",
+        docs_url=None,  # install_docs: Swagger UI from the package, not a CDN
+        redoc_url=None,
     )
     api = controller.settings.api
     install_guards(app, api, keys or ManagementKeys(), audit=audit)
+    install_docs(app)
+
+    # FastAPI's own errors in the API's shape: {"error", "message"}, headers kept (Allow).
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "Unprocessable Entity", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Error"
+        where = f"{request.method} {request.url.path[:200]}"
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail != title else title
+        if exc.status_code == 404 and message == title:
+            message = f"no such route: {where}"
+        elif exc.status_code == 405 and message == title:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"method not allowed: {where} (allowed: {allowed})"
+        return error(exc.status_code, title, message, **(exc.headers or {}))
 
     # Errors of the game side, mapped once for every endpoint.
     @app.exception_handler(InvalidScenePath)
@@ -88,16 +155,36 @@ def create_app(
         registry, latency = metrics_registry(controller)
         controller.game.observe_bridge_latency(latency.observe)
 
-        @app.get("/metrics", summary="Prometheus metrics (the guide's names)")
+        @app.get(
+            "/metrics",
+            summary="Prometheus metrics (the guide's names)",
+            response_class=Response,  # no media type of its own: the errors stay JSON
+            responses={200: {"description": "The text format", **METRICS_TEXT}, **errors(403)},
+        )
         async def metrics() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/health", summary="The guide's health document; 200 when healthy, 503 when not")
+    document = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+    @app.get(
+        "/health",
+        summary="The guide's health document; 200 when healthy, 503 when not",
+        responses={
+            200: {"description": "Healthy", **document},
+            503: {"description": "Not healthy: blocking_issues say why", **document},
+            **errors(403),
+        },
+    )
     async def health() -> JSONResponse:
         verdict = controller.health()
         return JSONResponse(verdict.body, status_code=verdict.status_code)
 
-    @app.get("/services", summary="The port table: the six services, and the games discovered")
+    @app.get(
+        "/services",
+        summary="The port table: the six services, and the games discovered",
+        response_model=Services,
+        responses=errors(*GUARDED),
+    )
     async def services() -> JSONResponse:
         now = time.monotonic()
         return JSONResponse(
@@ -109,17 +196,34 @@ def create_app(
             }
         )
 
-    @app.get("/telemetry/summary", summary="Rolling telemetry statistics (FPS, frame times, ...)")
+    @app.get(
+        "/telemetry/summary",
+        summary="Rolling telemetry statistics (FPS, frame times, ...)",
+        responses={200: document, **errors(*GUARDED, 404)},
+    )
     async def telemetry_summary() -> JSONResponse:
         if controller.telemetry is None:
             return error(404, "Not Found", "telemetry is off (no game, or telemetry.enabled=false)")
         return JSONResponse(controller.telemetry.summary().to_json())
 
-    @app.get("/status", summary="Godot's own /status (retried); 502 when unreachable")
+    @app.get(
+        "/status",
+        summary="Godot's own /status (retried); 502 when unreachable",
+        responses={200: document, **errors(*GUARDED, 502)},
+    )
     async def godot_status() -> JSONResponse:
         return JSONResponse(await controller.godot_status())
 
-    @app.post("/start", status_code=202, summary="Launch Godot (clears a FATAL state)")
+    control = errors(*GUARDED, *POSTED)
+
+    @app.post(
+        "/start",
+        status_code=202,
+        summary="Launch Godot (clears a FATAL state)",
+        response_model=ProgramsAnswer,
+        responses=control,
+        openapi_extra=JSON_BODY,
+    )
     async def start(request: ProgramRequest | None = None) -> JSONResponse:
         which = request.program if request else "all"
         if (refusal := select_error(which)) is not None:
@@ -127,7 +231,13 @@ def create_app(
         controller.start(which)
         return JSONResponse({"programs": programs()}, status_code=202)
 
-    @app.post("/stop", summary="Stop Godot and every process it started; returns when done")
+    @app.post(
+        "/stop",
+        summary="Stop Godot and every process it started; returns when done",
+        response_model=ProgramsAnswer,
+        responses=control,
+        openapi_extra=JSON_BODY,
+    )
     async def stop(request: ProgramRequest | None = None) -> JSONResponse:
         which = request.program if request else "all"
         if (refusal := select_error(which)) is not None:
@@ -135,7 +245,14 @@ def create_app(
         await controller.stop(which)
         return JSONResponse({"programs": programs()})
 
-    @app.post("/restart", status_code=202, summary="Stop, then launch again")
+    @app.post(
+        "/restart",
+        status_code=202,
+        summary="Stop, then launch again",
+        response_model=ProgramsAnswer,
+        responses=control,
+        openapi_extra=JSON_BODY,
+    )
     async def restart(request: ProgramRequest | None = None) -> JSONResponse:
         which = request.program if request else "all"
         if (refusal := select_error(which)) is not None:
@@ -143,17 +260,36 @@ def create_app(
         await controller.restart(which)
         return JSONResponse({"programs": programs()}, status_code=202)
 
-    @app.post("/scene/load", status_code=202, summary="Load a res:// scene in the game")
+    @app.post(
+        "/scene/load",
+        status_code=202,
+        summary="Load a res:// scene in the game",
+        response_model=SceneLoading,
+        responses=errors(*GUARDED, *POSTED, 404, 409, 502),
+        openapi_extra=JSON_BODY,
+    )
     async def load_scene(request: SceneRequest) -> JSONResponse:
         await controller.load_scene(request.path)
         return JSONResponse({"path": request.path, "state": "loading"}, status_code=202)
 
-    @app.post("/scene/reload", status_code=202, summary="Reload the current scene")
-    async def reload_scene() -> JSONResponse:
+    @app.post(
+        "/scene/reload",
+        status_code=202,
+        summary="Reload the current scene",
+        response_model=SceneLoading,
+        responses=errors(*GUARDED, *POSTED, 409, 502),
+        openapi_extra=JSON_BODY,
+    )
+    async def reload_scene(request: NoOptions | None = None) -> JSONResponse:
         await controller.reload_scene()
         return JSONResponse({"state": "loading"}, status_code=202)
 
-    @app.get("/logs", summary="The last lines of Godot's output and the supervisor's events")
+    @app.get(
+        "/logs",
+        summary="The last lines of Godot's output and the supervisor's events",
+        response_model=LogLines,
+        responses=errors(*GUARDED, 422),
+    )
     async def logs(lines: Annotated[int, Query(ge=1, le=100_000)] = 100) -> JSONResponse:
         return JSONResponse(
             {

@@ -1,0 +1,173 @@
+"""Every error is {"error", "message"}, FastAPI's own too, and the OpenAPI document says
+which ones each route can answer (what tests/fuzz/api_fuzz.py holds the server to)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spacetime_panel.api.docs import SCENE_PATH_PATTERN
+from spacetime_panel.godot.commands import demo_project
+from spacetime_panel.godot.scenes import InvalidScenePath, validate_scene_path
+from tests.integration.conftest import Serve
+
+GUARDED = {"401", "403", "429"}
+POSTED = GUARDED | {"400", "413", "415", "422"}
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One `serve` without a game for the module: these answers need none."""
+    tmp = tmp_path_factory.mktemp("errors")
+    project = tmp / "project"
+    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
+    serve = Serve(tmp=tmp, project=project)
+    try:
+        yield serve.start("--no-game")
+    finally:
+        serve.cleanup()
+
+
+@pytest.fixture(scope="module")
+def document(panel: Serve) -> dict[str, Any]:
+    body: dict[str, Any] = panel.get("/openapi.json").json()
+    return body
+
+
+def problem(response: httpx.Response, status: int) -> str:
+    """The message of an error answer, after checking its status and shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert isinstance(body["error"], str) and body["error"]
+    message: str = body["message"]
+    assert message and "\n" not in message
+    return message
+
+
+def test_unknown_routes_and_methods_answer_in_the_api_shape(panel: Serve) -> None:
+    assert problem(panel.get("/nowhere"), 404) == "no such route: GET /nowhere"
+
+    not_allowed = httpx.delete(panel.url + "/health", timeout=10)
+    assert "DELETE /health" in problem(not_allowed, 405)
+    assert not_allowed.headers["allow"] == "GET"
+    # A POST with the JSON type reaches routing: 405 with Allow, like any method.
+    posted = panel.post("/health", json={})
+    problem(posted, 405)
+    assert posted.headers["allow"] == "GET"
+    # Without it, the cross-site guard answers first (tests/fuzz/hooks.py says why).
+    problem(panel.post("/health"), 415)
+
+
+def test_validation_errors_name_the_field_in_one_line(panel: Serve) -> None:
+    assert "query.lines" in problem(panel.get("/logs", params={"lines": 0}), 422)
+    assert "query.lines" in problem(panel.get("/logs", params={"lines": "many"}), 422)
+    assert "query.lines" in problem(panel.get("/logs", params={"lines": 100_001}), 422)
+    assert "body.program" in problem(panel.post("/stop", json={"program": "nobody"}), 422)
+    assert "body.path" in problem(panel.post("/scene/load", json={}), 422)
+    assert "body.path" in problem(panel.post("/scene/load", json={"path": 5}), 422)
+    assert "body.extra" in problem(panel.post("/scene/reload", json={"extra": 1}), 422)
+    broken = panel.post(
+        "/scene/load", content=b'{"path": ', headers={"content-type": "application/json"}
+    )
+    assert "JSON" in problem(broken, 422)
+
+
+def test_a_bad_scene_path_is_a_400_that_says_what_is_wrong(panel: Serve) -> None:
+    # validate_scene_path is the authority: the document's pattern only states its rule.
+    for path, why in [
+        ("res://../x.tscn", "'..'"),
+        ("/etc/passwd", "res://"),
+        ("res://a.gd", ".tscn or .scn"),
+        ("res:///etc/x.tscn", "inside the project"),
+    ]:
+        assert why in problem(panel.post("/scene/load", json={"path": path}), 400)
+    # A good path gets past the check; there is no game to load it in.
+    problem(panel.post("/scene/load", json={"path": "res://scenes/test_room.tscn"}), 409)
+
+
+def test_the_document_states_the_constraints(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's 422 shape is never answered
+    assert schemas["SceneRequest"]["properties"]["path"]["pattern"] == SCENE_PATH_PATTERN
+    (lines,) = document["paths"]["/logs"]["get"]["parameters"]
+    assert (lines["schema"]["minimum"], lines["schema"]["maximum"]) == (1, 100_000)
+
+
+def test_the_document_lists_every_error_a_route_can_answer(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            for status, answer in answers.items():
+                if status.startswith(("4", "5")) and (path, status) != ("/health", "503"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (path, status)
+            if path in ("/health", "/metrics"):
+                assert "403" in answers  # the Host check; no key, no rate limit there
+                continue
+            expected = POSTED if method == "post" else GUARDED
+            assert expected <= set(answers), (method, path, sorted(answers))
+            if method == "post":
+                assert operation["requestBody"]["required"] is True
+            assert "Retry-After" in answers["429"]["headers"]
+
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "503", "403"}
+    assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    for path in ("/status",):
+        assert "502" in paths[path]["get"]["responses"]
+    for path in ("/scene/load", "/scene/reload"):
+        assert {"409", "502"} <= set(paths[path]["post"]["responses"])
+    assert "404" in paths["/scene/load"]["post"]["responses"]
+    assert "404" in paths["/telemetry/summary"]["get"]["responses"]
+
+
+def test_metrics_answer_in_the_documented_text_format(panel: Serve) -> None:
+    metrics = panel.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "# TYPE " in metrics.text
+
+
+# --- the pattern in the document says what validate_scene_path says ----------------
+
+# ECMA and Rust read `$` as the end of the text; Python's `re` also before a final "\n".
+AS_ECMA = re.compile(SCENE_PATH_PATTERN.removesuffix("$") + r"\Z")
+
+PIECES = ["a", "Z", "é", " ", "/", ".", "..", ":", "\\", "\x00", "\n", "tscn", "scn", "_"]
+paths = st.builds(
+    lambda prefix, middle, suffix: prefix + "".join(middle) + suffix,
+    st.sampled_from(["res://", "res:/", "RES://", "", "res://res://", "user://"]),
+    st.lists(st.sampled_from(PIECES), max_size=8),
+    st.sampled_from([".tscn", ".scn", ".gd", "", ".tscn\n", ".TSCN", "tscn"]),
+)
+
+
+def valid(path: str) -> bool:
+    try:
+        validate_scene_path(path)
+    except InvalidScenePath:
+        return False
+    return True
+
+
+@settings(max_examples=3000, deadline=None)
+@given(paths)
+def test_scene_path_pattern_agrees_with_validate_scene_path(path: str) -> None:
+    assert (AS_ECMA.match(path) is not None) == valid(path), repr(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["res://.tscn", "res://a/.scn", "res://a.b.tscn", "res://.a/b.tscn", "res://a\nb.tscn"],
+)
+def test_scene_path_pattern_edge_cases(path: str) -> None:
+    assert (AS_ECMA.match(path) is not None) == valid(path), repr(path)
