@@ -1,0 +1,30 @@
+"""schemathesis hooks for tests/fuzz/api_fuzz.py (loaded through SCHEMATHESIS_HOOKS).
+
+One answer that schemathesis does not expect is by design: a POST to a route
+that only has GET, sent without `Content-Type: application/json`, is refused
+with 415 by the cross-site guard, which runs before routing (every POST needs
+that type, so that no web page can send one without a preflight). The same
+POST with the JSON type gets 405 and `Allow`; tests/integration/test_api_errors.py
+checks both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from schemathesis.openapi.checks import UnsupportedMethodResponse
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """False (drop it) only for that 415 to a POST without a JSON content type."""
+    if not isinstance(failure, UnsupportedMethodResponse):
+        return True
+    sent = response.request.headers.get("content-type", "")
+    designed = (
+        failure.method == "POST"
+        and failure.status_code == 415
+        and not sent.lower().startswith("application/json")
+    )
+    return not designed
