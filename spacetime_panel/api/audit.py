@@ -113,7 +113,7 @@ class AuditLog:
         if self._handler is not None:
             record = logging.LogRecord(log.name, logging.INFO, __file__, 0, line, None, None)
             self._handler.handle(record)
-        log.info("audit: %s", line)
+        log.info("%s", line)
 
     def close(self) -> None:
         if self._handler is not None:

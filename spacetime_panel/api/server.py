@@ -12,6 +12,8 @@ What this server does not trust or wait for:
   connecting or from the previous answer (uvicorn has no such timeout: a
   half-sent request would hold its connection forever); an idle kept-alive
   connection closes after `KEEP_ALIVE` s.
+- No WebSocket: the API has no WebSocket route, and an `Upgrade` request is
+  answered as the plain HTTP request it also is, through every guard.
 - With `api.tls_cert` and `api.tls_key` it speaks HTTPS only. The files are
   checked before anything starts (`serving_problem`).
 """
@@ -149,6 +151,9 @@ def _protocol(request_timeout: float) -> type[H11Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
+        def _unsupported_upgrade_warning(self) -> None:
+            """Quiet: an Upgrade (`ws="none"`) is answered as a plain request."""
+
     return ManagementH11Protocol
 
 
@@ -175,6 +180,7 @@ class ManagementServer:
             proxy_headers=False,
             server_header=False,
             http=_protocol(api.request_timeout),
+            ws="none",
             ssl_certfile=api.tls_cert,
             ssl_keyfile=api.tls_key,
         )

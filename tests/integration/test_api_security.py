@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from spacetime_panel.api.audit import AUDIT_FILE
+from spacetime_panel.api.audit import AUDIT_FILE, fingerprint
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets.tokens import issue_token
@@ -369,7 +369,30 @@ def test_a_network_bind_with_a_key_serves_and_guards(serve: Serve) -> None:
     assert serve.get("/health").status_code == 200
     assert serve.get("/health", headers={"host": "panel.lan:8090"}).status_code == 200
     assert serve.get("/logs").status_code == 401
-    assert serve.get("/logs", headers={"authorization": f"Bearer {CONTROL}"}).status_code == 200
+    key = {"authorization": f"Bearer {CONTROL}"}
+    logs = serve.get("/logs", headers=key)
+    assert logs.status_code == 200
+    # A WebSocket upgrade is a plain request here, guarded like any other.
+    upgrade = {"connection": "Upgrade", "upgrade": "websocket", "sec-websocket-version": "13"}
+    assert serve.get("/logs", headers=upgrade).status_code == 401
+
+    # Mutating calls are audited, to audit.log and the panel log; the key is in neither.
+    assert serve.post("/start", json={"program": "all"}, headers=key).status_code == 202
+    assert (
+        serve.post("/stop", json={}, headers={"authorization": "Bearer wrong"}).status_code == 401
+    )
+    audit = wait_until(
+        lambda: (serve.tmp / "logs" / AUDIT_FILE).read_text().splitlines(), 10, "audit lines"
+    )
+    assert [line.rsplit(" asked=", 1)[0].split(" ", 2)[2] for line in audit] == [
+        f"key={fingerprint(CONTROL)}(control) POST /start",
+        f"key={fingerprint('wrong')} POST /stop",
+    ]
+    assert all(line.split()[1] == "client=127.0.0.1" for line in audit)
+    panel_log = (serve.tmp / "logs" / "spacetime-panel.log").read_text()
+    assert panel_log.count("spacetime_panel.audit: ") == 2
+    for text in (panel_log, "\n".join(audit), serve.get("/logs", headers=key).text):
+        assert CONTROL not in text
 
 
 @pytest.mark.parametrize("problem", ["missing", "mismatched", "only-cert"])

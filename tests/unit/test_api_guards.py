@@ -469,3 +469,17 @@ def test_tls_problems_are_one_line(tmp_path: Path) -> None:
     not_pem = tls_problem(ApiSettings(tls_cert=junk, tls_key=junk))
     assert not_pem is not None and "PEM" in not_pem
     assert tls_problem(ApiSettings()) is None
+
+
+async def test_audit_lines_reach_the_panel_log_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    audit = AuditLog(None, secrets=(CONTROL,))
+    app, _ = make_app(ApiSettings(), ManagementKeys(control=CONTROL), audit)
+    with caplog.at_level("INFO", logger="spacetime_panel.audit"):
+        async with client(app) as http:
+            await http.post("/stop", json={"program": "game"}, headers=bearer(CONTROL))
+    lines = [r.getMessage() for r in caplog.records if r.name == "spacetime_panel.audit"]
+    assert len(lines) == 1
+    assert lines[0].endswith('asked=program="game" -> 200')
+    assert CONTROL not in caplog.text
