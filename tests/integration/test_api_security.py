@@ -219,6 +219,32 @@ async def test_every_protected_route_needs_the_key_and_the_read_key_only_reads(
         assert CONTROL not in panel_log.read_text()
 
 
+# Rate limit and forwarded clients over a real socket ----------------------------------
+
+
+async def test_rate_limit_holds_whatever_x_forwarded_for_says(start_panel: StartPanel) -> None:
+    panel = await start_panel(rate_limit_per_minute=3)
+    async with httpx.AsyncClient(base_url=panel.url) as http:
+        codes = []
+        for index in range(5):
+            response = await http.get("/logs", headers={"x-forwarded-for": f"10.1.2.{index}"})
+            codes.append(response.status_code)
+        assert codes == [200, 200, 200, 429, 429]
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.json()["error"] == "Too Many Requests"
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_budget(
+    start_panel: StartPanel,
+) -> None:
+    panel = await start_panel(rate_limit_per_minute=2, trusted_proxies=("127.0.0.1",))
+    async with httpx.AsyncClient(base_url=panel.url) as http:
+        for client in ("203.0.113.7", "198.51.100.4"):
+            headers = {"x-forwarded-for": client}
+            codes = [(await http.get("/logs", headers=headers)).status_code for _ in range(3)]
+            assert codes == [200, 200, 429], client
+
+
 # Body size over a real socket --------------------------------------------------------
 
 
