@@ -82,10 +82,12 @@ def is_loopback(host: str) -> bool:
 
 
 def host_name(value: str) -> str:
-    """The name in a `Host` header, lower case, without its port."""
+    """The name in a `Host` header (or an `api.allowed_hosts` entry), lower case, no port."""
     value = value.strip().lower()
     if value.startswith("["):
         return value.partition("]")[0] + "]"
+    if value.count(":") > 1:  # a bare IPv6 address (only a config entry can be one)
+        return f"[{value}]"
     return value.partition(":")[0]
 
 

@@ -18,7 +18,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from spacetime_panel.api.audit import AuditLog, fingerprint
-from spacetime_panel.api.security import ManagementKeys, TrustedProxies, install_guards
+from spacetime_panel.api.security import (
+    ManagementKeys,
+    TrustedProxies,
+    host_name,
+    install_guards,
+)
 from spacetime_panel.api.server import serving_problem, tls_problem
 from spacetime_panel.config.settings import ApiSettings
 from spacetime_panel.secrets.tokens import issue_token
@@ -483,3 +488,17 @@ async def test_audit_lines_reach_the_panel_log_too(
     assert len(lines) == 1
     assert lines[0].endswith('asked=program="game" -> 200')
     assert CONTROL not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("Example.COM:8090", "example.com"),
+        ("[::1]:8090", "[::1]"),
+        ("[FE80::1]", "[fe80::1]"),
+        ("fe80::1", "[fe80::1]"),
+        ("10.0.0.5", "10.0.0.5"),
+    ],
+)
+def test_host_names_are_compared_without_port_or_case(value: str, name: str) -> None:
+    assert host_name(value) == name
