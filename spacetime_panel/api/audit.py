@@ -50,7 +50,7 @@ def asked(body: bytes) -> str:
     """What a JSON body asked for: its program/path fields, or "-"."""
     try:
         document = json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return "(not JSON)" if len(body) < BODY_SAMPLE_BYTES else "(large body)"
     if not isinstance(document, dict):
         return "-"

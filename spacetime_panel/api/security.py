@@ -250,6 +250,12 @@ class RequireKey:
         await self.app(scope, receive, send)
 
 
+def _declared_within(length: str, limit: int) -> bool:
+    """A `Content-Length` that is a number no larger than `limit` (else: 413)."""
+    length = length.strip()
+    return length.isascii() and length.isdigit() and int(length) <= limit
+
+
 class _BodyTooLarge(Exception):
     """Raised into the app when the body passes the limit; the 413 is ours to send."""
 
@@ -269,7 +275,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.strip().isdigit() or int(length) > self.max_bytes):
+        if length is not None and not _declared_within(length, self.max_bytes):
             await self._refusal()(scope, receive, send)
             return
         received = 0

@@ -502,3 +502,27 @@ async def test_audit_lines_reach_the_panel_log_too(
 )
 def test_host_names_are_compared_without_port_or_case(value: str, name: str) -> None:
     assert host_name(value) == name
+
+
+async def test_odd_headers_and_bodies_are_answered_not_crashed_on(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.log")
+    app, calls = make_app(ApiSettings(), ManagementKeys(control=CONTROL), audit)
+    auth = bearer(CONTROL)
+    async with client(app) as http:
+        odd_length = await http.post(
+            "/stop",
+            content=b"{}",
+            headers=[
+                (b"content-type", b"application/json"),
+                (b"authorization", f"Bearer {CONTROL}".encode()),
+                (b"content-length", b"\xb2"),
+            ],
+        )
+        assert odd_length.status_code == 413
+        deep = await http.post("/stop", content=b"[" * 3000, headers={**JSON, **auth})
+        assert deep.status_code in (400, 422)
+        token_like = await http.get("/logs", headers=bearer("eyJ.a.b"))
+        assert token_like.status_code == 401
+    audit.close()
+    assert len((tmp_path / "audit.log").read_text().splitlines()) == 2
+    assert calls == []
