@@ -37,7 +37,7 @@ import ipaddress
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -134,9 +134,9 @@ class ManagementKeys:
     """The management API's keys; None means "not set"."""
 
     #: Full control: start, stop, restart, scenes, and everything a read key may do.
-    control: str | None = None
+    control: str | None = field(default=None, repr=False)
     #: Read only: health, services, logs, telemetry, metrics, status, the docs.
-    read: str | None = None
+    read: str | None = field(default=None, repr=False)
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(key for key in (self.control, self.read) if key)

@@ -526,3 +526,8 @@ async def test_odd_headers_and_bodies_are_answered_not_crashed_on(tmp_path: Path
     audit.close()
     assert len((tmp_path / "audit.log").read_text().splitlines()) == 2
     assert calls == []
+
+
+def test_keys_never_show_in_a_repr() -> None:
+    keys = ManagementKeys(control=CONTROL, read=READ)
+    assert CONTROL not in repr(keys) and READ not in repr(keys)
