@@ -152,15 +152,17 @@ class HostCheck:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             hosts = Headers(scope=scope).getlist("host")
-            if len(hosts) != 1 or host_name(hosts[0]) not in self._allowed:
-                shown = repr(hosts[0][:100]) if len(hosts) == 1 else "missing"
-                refusal = error(
-                    403,
-                    "Forbidden",
-                    f"Host {shown} is not a loopback name; "
-                    "add it to api.allowed_hosts to accept it",
+            if len(hosts) != 1:
+                message = "a request needs exactly one Host header"
+            elif host_name(hosts[0]) not in self._allowed:
+                message = (
+                    f"Host {hosts[0][:100]!r} is not a loopback name; "
+                    "add it to api.allowed_hosts to accept it"
                 )
-                await refusal(scope, receive, send)
+            else:
+                message = ""
+            if message:
+                await error(403, "Forbidden", message)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

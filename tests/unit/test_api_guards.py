@@ -531,3 +531,13 @@ async def test_odd_headers_and_bodies_are_answered_not_crashed_on(tmp_path: Path
 def test_keys_never_show_in_a_repr() -> None:
     keys = ManagementKeys(control=CONTROL, read=READ)
     assert CONTROL not in repr(keys) and READ not in repr(keys)
+
+
+async def test_a_request_without_exactly_one_host_is_refused(
+    open_api: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, calls = open_api
+    twice = await http.get("/logs", headers=[(b"host", b"127.0.0.1"), (b"host", b"evil.example")])
+    assert twice.status_code == 403
+    assert twice.json()["message"] == "a request needs exactly one Host header"
+    assert calls == []
