@@ -384,4 +384,4 @@ def test_telemetry_summary_and_metrics_follow_the_game(serve: Serve) -> None:
     metrics = _metrics(serve)
     assert metrics[("spacetime_telemetry_connected", ())] == 1.0
     assert metrics[("spacetime_fps", ())] > 0
-    assert ("spacetime_frame_time_ms", (("quantile", "0.99"),)) in metrics
+    assert metrics[("spacetime_frame_time_seconds_count", ())] > 0
