@@ -32,11 +32,12 @@ from spacetime_panel.api.docs import (
     ProgramsAnswer,
     SceneLoading,
     Services,
+    document_bearer,
     errors,
     install_docs,
 )
 from spacetime_panel.api.metrics import metrics_registry
-from spacetime_panel.api.security import ManagementKeys, error, install_guards
+from spacetime_panel.api.security import OPEN_PATHS, ManagementKeys, error, install_guards
 from spacetime_panel.core.controller import Controller, NotRunning
 from spacetime_panel.core.health import program_json
 from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
@@ -103,6 +104,8 @@ def create_app(
     api = controller.settings.api
     install_guards(app, api, keys or ManagementKeys(), audit=audit)
     install_docs(app)
+    if keys is not None and keys.control:
+        document_bearer(app, OPEN_PATHS)
 
     # FastAPI's own errors in the API's shape: {"error", "message"}, headers kept (Allow).
     @app.exception_handler(RequestValidationError)

@@ -13,6 +13,7 @@ that can stop the game is a risk of its own.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,3 +151,29 @@ def install_docs(app: FastAPI) -> None:
             # No badge that sends the document to the online validator.
             swagger_ui_parameters={"validatorUrl": None},
         )
+
+
+def document_bearer(app: FastAPI, open_paths: Collection[str]) -> None:
+    """With a management key set, the document says which routes need it (the
+    `bearer` scheme): clients know, and Swagger UI shows its Authorize button."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()  # FastAPI's, made once and kept in app.openapi_schema
+        components = document.setdefault("components", {})
+        if "securitySchemes" not in components:
+            components["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The control key, the read-only key (GET only) or a token "
+                    "from `spacetime-panel keys token`",
+                }
+            }
+            for path, operations in document["paths"].items():
+                if path not in open_paths:
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -64,7 +64,7 @@ def test_unknown_routes_and_methods_answer_in_the_api_shape(panel: Serve) -> Non
     problem(posted, 405)
     assert posted.headers["allow"] == "GET"
     # Without it, the cross-site guard answers first (tests/fuzz/hooks.py says why).
-    problem(panel.post("/health"), 415)
+    problem(httpx.post(panel.url + "/health", timeout=10), 415)
 
 
 def test_validation_errors_name_the_field_in_one_line(panel: Serve) -> None:
@@ -128,6 +128,22 @@ def test_the_document_lists_every_error_a_route_can_answer(document: dict[str, A
         assert {"409", "502"} <= set(paths[path]["post"]["responses"])
     assert "404" in paths["/scene/load"]["post"]["responses"]
     assert "404" in paths["/telemetry/summary"]["get"]["responses"]
+
+
+def test_with_a_key_the_document_declares_the_bearer_scheme(
+    serve: Serve, document: dict[str, Any]
+) -> None:
+    assert "securitySchemes" not in document.get("components", {})  # no key: none needed
+    key = "fuzz-" + "k" * 30
+    serve.start("--no-game", env={"SPACETIME_PANEL_API_KEY": key})
+    assert problem(serve.get("/openapi.json"), 401)
+    keyed = serve.get("/openapi.json", headers={"authorization": f"Bearer {key}"}).json()
+    scheme = keyed["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, operations in keyed["paths"].items():
+        for operation in operations.values():
+            needed = operation.get("security")
+            assert needed == (None if path in ("/health", "/metrics") else [{"bearer": []}])
 
 
 def test_metrics_answer_in_the_documented_text_format(panel: Serve) -> None:
