@@ -21,8 +21,9 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, HTMLResponse, Response
+
+from spacetime_panel.api.security import error
 
 #: The rule of `godot.scenes.validate_scene_path` (the authority) as a JSON Schema
 #: pattern, without look-arounds so that any regex engine reads it the same way:
@@ -34,6 +35,12 @@ SCENE_PATH_PATTERN = rf"^res://(?:(?:[^/:\\\x00.]|\.{_CHAR})(?:{_CHAR}|\.{_CHAR}
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 ASSETS = "/docs/assets"
+#: The files the page loads, and their types (nothing else of the folder is served).
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
 
 
 class Error(BaseModel):
@@ -137,7 +144,17 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def install_docs(app: FastAPI) -> None:
     """Serve Swagger UI at /docs from the package's own files (the app has docs_url=None)."""
-    app.mount(ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")
+
+    @app.get(ASSETS + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        media = ASSET_TYPES.get(name)
+        if media is None:
+            return error(404, "Not Found", f"no such file of the docs page: {name[:100]!r}")
+        file = SWAGGER_UI / name
+        if not file.is_file():
+            # A package built without its data: /docs breaks, never the API.
+            return error(404, "Not Found", f"{file} is missing: reinstall spacetime-panel")
+        return FileResponse(file, media_type=media)
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:

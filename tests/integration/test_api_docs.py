@@ -93,6 +93,9 @@ def test_no_cdn_pages_nor_unknown_assets(panel: Serve) -> None:
     assert set(missing.json()) == {"error", "message"}
     outside = panel.get("/docs/assets/..%2F..%2Fapp.py")
     assert outside.status_code == 404
+    # Only the files the page loads are served, not the rest of the folder.
+    assert (SWAGGER_UI / "README.md").is_file()
+    assert panel.get("/docs/assets/README.md").status_code == 404
 
 
 def test_docs_assets_travel_in_the_wheel(tmp_path: Path) -> None:
