@@ -52,7 +52,10 @@ class PortBusy(CannotServe):
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port, or PortBusy with a message that says what to do."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol
+    # says TCP, and without it every keep-alive request after the first waits ~40 ms
+    # for Nagle's algorithm (a Prometheus scrape, the panel's own httpx client).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
