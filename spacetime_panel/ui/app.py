@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.api.server import CannotServe
-from spacetime_panel.config import ConfigError, load_settings
+from spacetime_panel.config import ConfigError, load_settings, save_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import PanelService
@@ -61,7 +61,10 @@ class DesktopPanel:
     async def start(self) -> MainWindow:
         controller = await self.service.start()
         self.window = MainWindow(
-            controller, on_quit=self.quit_requested.set, on_settings=self.open_settings
+            controller,
+            on_quit=self.quit_requested.set,
+            on_settings=self.open_settings,
+            remember_key_host=self.remember_key_host,
         )
         return self.window
 
@@ -85,6 +88,21 @@ class DesktopPanel:
             except ConfigError as error:
                 log.warning("config file unreadable, editing defaults instead: %s", error)
         return Settings()
+
+    def remember_key_host(self, host: str) -> str | None:
+        """Add `host` to the config file's godot.bridge_key_hosts; None, or why not."""
+        settings = self.file_settings()
+        godot = settings.godot
+        if host not in godot.bridge_key_hosts:
+            hosts = (*godot.bridge_key_hosts, host)
+            settings = settings.model_copy(
+                update={"godot": godot.model_copy(update={"bridge_key_hosts": hosts})}
+            )
+            try:
+                save_settings(settings, self.config_path)
+            except ConfigError as error:
+                return str(error)
+        return None
 
     def open_settings(self) -> None:
         """Open the settings (window-modal, not a nested event loop)."""

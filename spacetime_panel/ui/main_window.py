@@ -74,12 +74,16 @@ class MainWindow(QMainWindow):
         on_settings: Callable[[], None] | None = None,
         confirm: Callable[[str, str], bool] | None = None,
         choose_record_path: Callable[[], Path | None] | None = None,
+        remember_key_host: Callable[[str], str | None] | None = None,
     ) -> None:
+        """`remember_key_host(host)` keeps an approval for the next start (the config
+        file); it returns None, or why it could not."""
         super().__init__()
         self.controller = controller
         self._on_quit = on_quit
         self._confirm = confirm or self._ask
         self._choose_record_path = choose_record_path or self._ask_record_path
+        self._remember_key_host = remember_key_host
         self._pending_lines: list[OutputLine] = []
         #: Hosts already asked about the bridge key (yes or no): asked once each.
         self._key_hosts_asked: set[str] = set()
@@ -340,7 +344,11 @@ class MainWindow(QMainWindow):
             )
             if self._confirm("Send the bridge key?", question):
                 controller.approve_bridge_key_host(host)
-                self.statusBar().showMessage(f"The bridge key may now be sent to {host}.", 8000)
+                problem = self._remember_key_host(host) if self._remember_key_host else None
+                kept = "" if problem is None else f" (this run only: {problem})"
+                self.statusBar().showMessage(
+                    f"The bridge key may now be sent to {host}{kept}.", 8000
+                )
             else:
                 self.statusBar().showMessage(f"Following {host} without the bridge key.", 8000)
         controller.follow_instance(instance)

@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar
 
+from spacetime_panel.config import load_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.godot.commands import demo_project
 from spacetime_panel.secrets import SecretStore
@@ -354,6 +355,9 @@ def test_choosing_a_game_on_another_host_asks_once_before_sending_the_bridge_key
         assert len(asked) == 2 and "192.0.2.20" in asked[1]
         assert controller.bridge_key_host_approved("192.0.2.20")
         assert controller.settings.godot.bridge_key_hosts == ("192.0.2.20",)
+        # ... and the approval is kept for the next start, in the config file.
+        saved = load_settings(config_file=panel.config_path, environ={}, use_default_file=False)
+        assert saved.godot.bridge_key_hosts == ("192.0.2.20",)
         choose(approved)
         choose(local)  # loopback always gets the key: nothing to ask
         assert len(asked) == 2
