@@ -9,7 +9,11 @@ States are supervisord's. The rules (DESIGN.md, Supervisor):
   or a watchdog kill; after a failure the program waits in BACKOFF and
   starts again, unless the restart policy gives up: then FATAL with a
   blocking issue, until the user starts it again (which clears the count);
-- a stop the user asked for never restarts and cancels a pending backoff.
+- a stop the user asked for never restarts and cancels a pending backoff;
+- a start asked for during a stop is queued: it happens when the stop ends;
+- a supervisor task that fails (`TaskFailed`) is a failure like any other,
+  and a stop that fails (`StopFailed`) is FATAL: never a program stuck in a
+  state.
 """
 
 from __future__ import annotations
@@ -95,6 +99,20 @@ class BackoffElapsed:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFailed:
+    """A supervisor task (start follow-up, exit watch, ready check, watchdog) raised."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopFailed:
+    """The stop itself raised and the process may still run: nothing more can be done."""
+
+    reason: str
+
+
 Event = (
     StartRequested
     | StopRequested
@@ -106,6 +124,8 @@ Event = (
     | Unhealthy
     | Exited
     | BackoffElapsed
+    | TaskFailed
+    | StopFailed
 )
 
 
@@ -163,8 +183,11 @@ class ProgramMachine:
         self.blocking_issue: str | None = None
         self.restarts = 0
         #: Failures since the panel started, by kind ("crash", "start_timeout",
-        #: "unhealthy", "spawn_failed"): the error counters of /metrics.
+        #: "unhealthy", "spawn_failed", "task_failed", "stop_failed"): the error
+        #: counters of /metrics.
         self.failures: Counter[str] = Counter()
+        #: A start asked for during a stop: it happens when the stop ends.
+        self.start_queued = False
         self._failure_in_progress: str | None = None
         self._failure_kind = "crash"
 
@@ -179,13 +202,17 @@ class ProgramMachine:
                     self.blocking_issue = None
                     actions: list[Action] = [CancelRetry()] if state is S.BACKOFF else []
                     return [*actions, *self._begin_start()]
+                if state is S.STOPPING:
+                    self.start_queued = True
             case StopRequested():
                 if state in (S.STARTING, S.RUNNING):
                     self.state = S.STOPPING
                     return [Terminate("stop requested")]
                 if state is S.STOPPING:
-                    # A stop during a failure kill: the exit must not restart.
+                    # A stop during a failure kill: the exit must not restart; and the
+                    # latest wish wins over a start queued before it.
                     self._failure_in_progress = None
+                    self.start_queued = False
                     return []
                 if state in (S.BACKOFF, S.EXITED, S.FATAL):
                     self.state = S.STOPPED
@@ -225,11 +252,39 @@ class ProgramMachine:
                 if state is S.BACKOFF:
                     self.restarts += 1
                     return self._begin_start()
+            case TaskFailed(reason=reason):
+                return self._on_task_failed(reason, now)
+            case StopFailed(reason=reason):
+                if state is S.STOPPING:
+                    self.failures["stop_failed"] += 1
+                    self.state = S.FATAL
+                    self.last_failure = reason
+                    self.start_queued = False
+                    self._failure_in_progress = None
+                    where = f" (pid {self.pid})" if self.pid is not None else ""
+                    self.blocking_issue = (
+                        f"{self.name} could not be stopped ({reason}); it may still be "
+                        f"running{where}: stop it by hand, then launch again"
+                    )
+        return []
+
+    def _on_task_failed(self, reason: str, now: float) -> list[Action]:
+        S = ProgramState
+        self.last_failure = reason
+        match self.state:
+            case S.STARTING | S.RUNNING:
+                # The process may be fine, but nothing watches it any more: replace it.
+                return self._begin_failure_kill("task_failed", reason)
+            case S.BACKOFF:
+                # The pending restart is lost with the task: decide again.
+                return [CancelRetry(), *self._fail("task_failed", reason, now)]
+        # STOPPING: the stop reports the exit; settled: nothing runs to fail.
         return []
 
     def _begin_start(self) -> list[Action]:
         self.state = ProgramState.STARTING
         self.pid = None
+        self.start_queued = False
         self._failure_in_progress = None
         return [Spawn()]
 
@@ -247,10 +302,30 @@ class ProgramMachine:
         self.last_exit_code = code
         if self.state is S.STOPPING and self._failure_in_progress is None:
             self.state = S.STOPPED
-            return []
+            return self._start_if_queued()
         reason = self._failure_in_progress or describe_exit(code)
-        self.failures[self._failure_kind if self._failure_in_progress else "crash"] += 1
+        kind = self._failure_kind if self._failure_in_progress else "crash"
         self._failure_in_progress = None
+        if self.start_queued:
+            # The user asked for a start during this failure's kill: a launch, which
+            # clears the count, instead of a backoff.
+            self.failures[kind] += 1
+            self.last_failure = reason
+            return self._start_if_queued()
+        return self._fail(kind, reason, now)
+
+    def _start_if_queued(self) -> list[Action]:
+        if not self.start_queued:
+            return []
+        self.policy.reset()
+        self.blocking_issue = None
+        return self._begin_start()
+
+    def _fail(self, kind: str, reason: str, now: float) -> list[Action]:
+        """Count a failure; back off, or give up (FATAL), or stay down (EXITED)."""
+        S = ProgramState
+        self.pid = None
+        self.failures[kind] += 1
         self.last_failure = reason
         if not self.auto_restart:
             self.state = S.EXITED

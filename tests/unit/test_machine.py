@@ -19,7 +19,9 @@ from spacetime_panel.supervisor.machine import (
     SpawnFailed,
     StartRequested,
     StartTimedOut,
+    StopFailed,
     StopRequested,
+    TaskFailed,
     Terminate,
     Unhealthy,
     describe_exit,
@@ -351,6 +353,119 @@ def test_describe_exit_unknown_signal_number():
     assert describe_exit(-999) == "killed by signal 999"
 
 
+# --- a start asked for during a stop ----------------------------------------------------
+
+
+def stopping(m=None, now=1.0):
+    m = m or running()
+    assert m.handle(StopRequested(), now) == [Terminate("stop requested")]
+    return m
+
+
+def test_start_during_a_stop_is_queued_and_spawns_when_the_stop_ends():
+    m = stopping()
+    assert m.handle(StartRequested(), 1.5) == []
+    assert m.state is S.STOPPING and m.start_queued
+    assert m.handle(Exited(-15), 2.0) == [Spawn()]
+    assert m.state is S.STARTING
+    assert not m.start_queued
+    assert m.last_failure is None  # a stop the user asked for is no failure
+
+
+def test_stop_after_a_queued_start_cancels_it():
+    m = stopping()
+    m.handle(StartRequested(), 1.5)
+    assert m.handle(StopRequested(), 1.6) == []
+    assert not m.start_queued
+    assert m.handle(Exited(-15), 2.0) == []
+    assert m.state is S.STOPPED
+
+
+def test_start_during_a_failure_kill_launches_at_once_instead_of_backing_off():
+    m = running()
+    m.handle(Unhealthy("3 health checks failed in a row"), 1.0)
+    m.handle(StartRequested(), 1.5)
+    assert m.handle(Exited(-9), 2.0) == [Spawn()]
+    assert m.state is S.STARTING
+    assert m.last_failure == "3 health checks failed in a row"
+    assert m.failures["unhealthy"] == 1
+    assert m.policy.failures_in_window(2.0) == 0  # a launch clears the count
+
+
+# --- a supervisor task that fails ------------------------------------------------------
+
+
+def test_task_failure_while_starting_kills_and_counts_as_a_failure():
+    m = machine()
+    m.handle(StartRequested(), 0.0)
+    m.handle(Spawned(7), 0.0)
+    reason = "the ready check failed: RuntimeError: boom"
+    assert m.handle(TaskFailed(reason), 0.5) == [Terminate(reason)]
+    assert m.state is S.STOPPING
+    assert m.last_failure == reason
+    assert m.handle(Exited(-15), 1.0) == [ScheduleRetry(1.0)]
+    assert m.state is S.BACKOFF
+    assert m.failures["task_failed"] == 1
+
+
+def test_task_failure_before_a_spawn_backs_off_then_gives_up():
+    m = machine()
+    now = 0.0
+    for attempt in range(3):
+        m.handle(StartRequested() if attempt == 0 else BackoffElapsed(), now)
+        assert m.state is S.STARTING
+        m.handle(TaskFailed("the start failed: ValueError: bad"), now)
+        m.handle(Exited(None), now)  # the stop finds nothing to stop
+        now += 1
+    assert m.state is S.FATAL
+    assert "the start failed: ValueError: bad" in (m.blocking_issue or "")
+
+
+def test_task_failure_while_running_kills_and_restarts():
+    m = running()
+    reason = "the watchdog failed: KeyError: 'x'"
+    assert m.handle(TaskFailed(reason), 1.0) == [Terminate(reason)]
+    m.handle(Exited(-15), 1.5)
+    assert m.state is S.BACKOFF
+
+
+def test_task_failure_during_backoff_decides_again():
+    m = running()
+    m.handle(Exited(1), 1.0)
+    actions = m.handle(TaskFailed("the restart timer failed: RuntimeError: x"), 1.1)
+    assert actions == [CancelRetry(), ScheduleRetry(2.0)]
+    assert m.state is S.BACKOFF
+
+
+def test_task_failure_during_a_stop_is_reported_and_the_stop_goes_on():
+    m = stopping()
+    assert m.handle(TaskFailed("the exit watch failed: OSError: x"), 1.5) == []
+    assert m.state is S.STOPPING
+    assert m.last_failure == "the exit watch failed: OSError: x"
+    m.handle(Exited(-15), 2.0)
+    assert m.state is S.STOPPED
+
+
+def test_a_stop_that_fails_is_fatal_and_says_the_process_may_run():
+    m = stopping()
+    m.handle(StartRequested(), 1.2)
+    assert m.handle(StopFailed("the stop failed: OSError: x"), 1.5) == []
+    assert m.state is S.FATAL
+    assert not m.start_queued
+    assert m.blocking_issue == (
+        "game could not be stopped (the stop failed: OSError: x); it may still be "
+        "running (pid 100): stop it by hand, then launch again"
+    )
+    assert m.failures["stop_failed"] == 1
+
+
+def test_task_failure_when_settled_changes_nothing_but_is_shown():
+    m = machine()
+    assert m.handle(TaskFailed("the exit watch failed: OSError: x"), 0.0) == []
+    assert m.state is S.STOPPED
+    assert m.last_failure == "the exit watch failed: OSError: x"
+
+
 # --- property: any event sequence ---------------------------------------------------
 
 EVENTS = st.sampled_from(
@@ -368,6 +483,8 @@ EVENTS = st.sampled_from(
         Exited(0),
         Exited(3),
         BackoffElapsed(),
+        TaskFailed("the ready check failed: RuntimeError: boom"),
+        StopFailed("the stop failed: OSError: boom"),
     ]
 )
 # Mostly close together, so that three failures in the window happen often; sometimes
@@ -382,6 +499,7 @@ def test_any_event_sequence_keeps_the_rules(steps):
     m = ProgramMachine("game", policy)
     now = 0.0
     stopped_by_user = False
+    queued = False
     for event, gap in steps:
         now += gap
         before = m.state
@@ -389,14 +507,22 @@ def test_any_event_sequence_keeps_the_rules(steps):
         assert isinstance(m.state, ProgramState)
         if isinstance(event, StopRequested):
             stopped_by_user = True
+            queued = False
         elif isinstance(event, StartRequested | Adopted) and m.state is S.STARTING:
             stopped_by_user = False
+        elif isinstance(event, StartRequested) and m.state is S.STOPPING:
+            queued = True  # the user's latest wish is a start, once the stop ends
         if Spawn() in actions:
             # Only a user start, or a backoff that elapsed, ever spawns; never during
-            # or after a stop the user asked for.
+            # or after a stop the user asked for, unless a start was asked for since.
+            if before is S.STOPPING:
+                assert queued and isinstance(event, Exited)
+                stopped_by_user = queued = False
             assert not stopped_by_user
-            assert before is not S.STOPPING
             assert m.state is S.STARTING
+        assert m.start_queued == (m.state is S.STOPPING and queued)
+        if m.state is not S.STOPPING:
+            queued = False
         if stopped_by_user:
             assert ScheduleRetry not in {type(a) for a in actions}
         # Reaching the failure budget always means FATAL (or EXITED/stopped, which never retry).
