@@ -1,14 +1,16 @@
 """One Godot process at the OS edge: spawn or adopt, read its output, see it exit, stop its tree.
 
-Exit is seen from the process itself, never by polling: on Linux a pidfd
-becomes readable the moment the process ends (this works the same for a
-child we spawned and for one we adopted after a restart of the panel); on
-other systems a thread blocks in `wait()`. asyncio's own subprocess layer is
-not used because its `wait()` does not return while a grandchild still holds
-the output pipe open, and its transport kills the child when it is closed.
+Exit is seen from the process itself through an `ExitWatch` (a pidfd on
+Linux, kqueue on macOS, the process handle on Windows, psutil polling as the
+last resort; see `exit_watch`), the same for a child we spawned and for one
+we adopted after a restart of the panel. No thread ever blocks in `wait()`,
+so nothing holds up the loop or the panel's quit. asyncio's own subprocess
+layer is not used because its `wait()` does not return while a grandchild
+still holds the output pipe open, and its transport kills the child when it
+is closed.
 
-Every process is started in a new session, so that it leads its own process
-group and a stop can reach every descendant.
+Every process is started in a new session (POSIX) or a new process group
+(Windows), so that a stop can reach every descendant (see `process_tree`).
 """
 
 from __future__ import annotations
@@ -16,20 +18,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
-import signal
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import overload
 
 import psutil
 
+from spacetime_panel.supervisor.exit_watch import ExitWatch, open_exit_watch
 from spacetime_panel.supervisor.output import LineSplitter
+from spacetime_panel.supervisor.process_tree import ProcessTree, uses_process_group
+
+log = logging.getLogger(__name__)
 
 LineSink = Callable[[str, str], None]  # (stream, text)
 
 _IS_POSIX = os.name == "posix"
+#: How far a recorded start time may be from the process's own (psutil rounds it).
+START_TIME_TOLERANCE = 0.05
+#: How long a stop waits, after its kill, for the tree to be gone: the margin over stop_timeout.
+KILL_GRACE = 2.0
 
 
 class SpawnError(Exception):
@@ -54,20 +66,51 @@ class _PipeReader(asyncio.Protocol):
         return False
 
 
+class NotAdopted(Exception):
+    """A recorded process was not taken over; the message says why."""
+
+
 class GodotProcess:
     """A running process the supervisor owns: spawned by it, or adopted from a state file."""
 
-    def __init__(self, pid: int, create_time: float, *, popen: subprocess.Popen[bytes] | None):
+    def __init__(
+        self,
+        pid: int,
+        create_time: float,
+        *,
+        popen: subprocess.Popen[bytes] | None,
+        watch: ExitWatch,
+    ) -> None:
         self.pid = pid
-        self.pgid = pid  # start_new_session makes it its own group leader
         self.create_time = create_time
         self.adopted = popen is None
-        self.started_at = time.time()
+        # Uptime counts from the process's own start, also for an adopted one.
+        self.started_at = create_time
         self._popen = popen
         self._loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[int | None] = self._loop.create_future()
         self._transports: list[asyncio.BaseTransport] = []
-        self._pidfd: int | None = None
+        self._watch = watch
+        try:
+            leader: psutil.Process | None = psutil.Process(pid)
+        except psutil.Error:
+            leader = None
+        self._tree = ProcessTree(leader, use_group=uses_process_group() and self._leads_group())
+        watch.start(self._on_exit)
+
+    @property
+    def exit_watch(self) -> str:
+        """Which watch sees this process end: pidfd, kqueue, handle or poll."""
+        return self._watch.kind
+
+    def _leads_group(self) -> bool:
+        """True when the process leads its own process group (as every process we start does)."""
+        if not _IS_POSIX:
+            return False
+        try:
+            return os.getpgid(self.pid) == self.pid
+        except OSError:
+            return not self.adopted
 
     # --- creation ---------------------------------------------------------------
 
@@ -98,70 +141,84 @@ class GodotProcess:
             raise SpawnError(f"{command[0]!r} is not executable") from None
         except OSError as error:
             raise SpawnError(f"{command[0]!r}: {error.strerror or error}") from None
+        loop = asyncio.get_running_loop()
+        # Our unreaped child cannot vanish, so neither of these can miss it.
+        watch = open_exit_watch(popen.pid, loop, popen=popen)
         try:
             create_time = psutil.Process(popen.pid).create_time()
         except psutil.Error:
             create_time = time.time()
-        process = cls(popen.pid, create_time, popen=popen)
-        loop = process._loop
+        process = cls(popen.pid, create_time, popen=popen, watch=watch)
         assert popen.stdout is not None and popen.stderr is not None
         for stream, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
             transport, _ = await loop.connect_read_pipe(
                 functools.partial(_PipeReader, stream, sink), pipe
             )
             process._transports.append(transport)
-        process._watch_exit()
         return process
+
+    @overload
+    @classmethod
+    def adopt(cls, pid: int, create_time: float) -> GodotProcess | None: ...
+
+    @overload
+    @classmethod
+    def adopt(cls, pid: int, create_time: float, command: Sequence[str]) -> GodotProcess: ...
 
     @classmethod
-    def adopt(cls, pid: int, create_time: float) -> GodotProcess | None:
+    def adopt(
+        cls, pid: int, create_time: float, command: Sequence[str] | None = None
+    ) -> GodotProcess | None:
         """Take charge of a process a previous panel started, if it is still that process.
 
-        The start time guards against a recycled pid. Its output pipes went
-        with the previous panel, so no output is read.
+        The process's handle (its pidfd, kqueue event or Windows handle) is
+        opened first, so that the checks that follow (the start time, then
+        the command line, against the record) are about the process that
+        will be watched; a pid recycled in between is seen as an exit. Its
+        output pipes went with the previous panel, so no output is read.
+        Raises `NotAdopted` with the reason otherwise.
+
+        The older form without `command` does not compare the command line
+        and returns None (the reason in the log) instead of raising.
         """
+        if command is not None:
+            return cls._take_over(pid, create_time, command)
         try:
-            actual = psutil.Process(pid).create_time()
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return None
-        except psutil.Error:
+            return cls._take_over(pid, create_time, None)
+        except NotAdopted as refusal:
+            log.warning("not adopting pid %d: %s", pid, refusal)
             return None
-        if abs(actual - create_time) > 0.05:
-            return None
-        process = cls(pid, create_time, popen=None)
-        process._watch_exit()
-        return process
+
+    @classmethod
+    def _take_over(
+        cls, pid: int, create_time: float, command: Sequence[str] | None
+    ) -> GodotProcess:
+        loop = asyncio.get_running_loop()
+        try:
+            watch = open_exit_watch(pid, loop)
+        except ProcessLookupError:
+            raise NotAdopted(f"pid {pid} is no longer running") from None
+        except OSError as error:
+            raise NotAdopted(f"pid {pid} cannot be watched: {error}") from None
+        try:
+            problem = identity_problem(pid, create_time, command)
+            if problem is None and watch.has_exited():
+                problem = f"pid {pid} ended while it was being adopted"
+        except BaseException:
+            watch.close()
+            raise
+        if problem is not None:
+            watch.close()
+            raise NotAdopted(problem)
+        return cls(pid, create_time, popen=None, watch=watch)
 
     # --- exit ------------------------------------------------------------------------
 
-    def _watch_exit(self) -> None:
-        if hasattr(os, "pidfd_open"):
-            try:
-                self._pidfd = os.pidfd_open(self.pid)
-            except OSError:  # already gone, or a kernel without pidfd
-                self._pidfd = None
-            else:
-                self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
-                return
-        self._loop.run_in_executor(None, self._wait_blocking)
-
-    def _on_pidfd_readable(self) -> None:
-        assert self._pidfd is not None
-        self._loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = None
-        self._set_exited(self._popen.wait() if self._popen is not None else None)
-
-    def _wait_blocking(self) -> None:
+    def _on_exit(self) -> None:
+        code: int | None = None
         if self._popen is not None:
-            code: int | None = self._popen.wait()
-        else:
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(self.pid).wait()
-            code = None
-        self._loop.call_soon_threadsafe(self._set_exited, code)
-
-    def _set_exited(self, code: int | None) -> None:
+            # The process has ended: this reaps it without waiting.
+            code = self._popen.poll()
         if not self.exited.done():
             self.exited.set_result(code)
 
@@ -174,53 +231,36 @@ class GodotProcess:
     async def terminate(self, timeout: float) -> int | None:
         """Stop the whole tree: SIGTERM, then SIGKILL after `timeout`. Returns the exit code.
 
-        Returns only when the process and every descendant it had are gone.
+        Returns once the process and every descendant it had are gone, and in
+        any case within `timeout` plus `KILL_GRACE` seconds (the code is then
+        None if the end of the process was not seen).
         """
         deadline = time.monotonic() + timeout
-        family = self._descendants()
-        self._signal_tree(family, signal.SIGTERM)
+        tree = self._tree
+        tree.snapshot()  # before the first signal: a re-parented grandchild is not found later
+        tree.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.exited), timeout)
-        remaining = max(0.0, deadline - time.monotonic())
-        await asyncio.to_thread(_wait_gone, family, remaining)
-        self._signal_tree(family, signal.SIGKILL)
-        code = await self.exited
-        await asyncio.to_thread(_wait_gone, family, 5.0)
+        tree.snapshot()
+        await tree.wait_gone(max(0.0, deadline - time.monotonic()))
+        tree.kill()
+        grace = time.monotonic() + KILL_GRACE
+        code: int | None = None
+        try:
+            code = await asyncio.wait_for(asyncio.shield(self.exited), KILL_GRACE)
+        except TimeoutError:
+            log.warning("pid %d: its end was not seen %g s after the kill", self.pid, KILL_GRACE)
+        if not await tree.wait_gone(max(0.0, grace - time.monotonic())):
+            log.warning("pid %d: part of its process tree outlived the stop", self.pid)
         return code
 
     def kill_leftovers(self) -> None:
-        """SIGKILL what is left of the process group after its leader died."""
-        if _IS_POSIX:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, signal.SIGKILL)
-
-    def _descendants(self) -> list[psutil.Process]:
-        try:
-            return list(psutil.Process(self.pid).children(recursive=True))
-        except psutil.Error:
-            return []
-
-    def _signal_tree(self, family: list[psutil.Process], signum: signal.Signals) -> None:
-        if _IS_POSIX:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, signum)
-        elif self.running:
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(self.pid).send_signal(signum)
-        # Descendants that left the group (setsid) still belong to this stop.
-        for member in family:
-            with contextlib.suppress(psutil.Error):
-                if signum == signal.SIGKILL:
-                    member.kill()
-                else:
-                    member.terminate()
+        """Kill what is left of the process group or tree after its leader died."""
+        self._tree.kill_leftovers()
 
     def detach(self) -> None:
         """Stop watching and reading without touching the process (it keeps running)."""
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self._watch.close()
         self.close_pipes()
 
     def close_pipes(self) -> None:
@@ -229,23 +269,57 @@ class GodotProcess:
         self._transports.clear()
 
 
-def _wait_gone(family: list[psutil.Process], timeout: float) -> None:
-    """Block until every process in `family` is gone or a zombie, at most `timeout` s.
+def identity_problem(pid: int, create_time: float, command: Sequence[str] | None) -> str | None:
+    """Why the process now holding `pid` is not the one recorded, or None if it is.
 
-    This is the only polling in the supervisor, and it runs only during a stop:
-    descendants of another parent cannot be awaited.
+    `command=None` leaves the command line unchecked.
     """
-    deadline = time.monotonic() + timeout
-    alive = list(family)
-    while alive:
-        alive = [p for p in alive if _alive(p)]
-        if not alive or time.monotonic() >= deadline:
-            return
-        time.sleep(0.02)
-
-
-def _alive(process: psutil.Process) -> bool:
     try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+        process = psutil.Process(pid)
+        actual = process.create_time()
+        if abs(actual - create_time) > START_TIME_TOLERANCE:
+            return (
+                f"pid {pid} now belongs to another process "
+                f"(started at {_clock(actual)}, the recorded one at {_clock(create_time)})"
+            )
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return f"pid {pid} has ended"
+        if command is None:
+            return None
+        if not command:
+            return f"the record of pid {pid} has no command line to check"
+        cmdline = process.cmdline()
+    except psutil.NoSuchProcess:
+        return f"pid {pid} is no longer running"
+    except psutil.AccessDenied:
+        return f"pid {pid} cannot be inspected (access denied)"
+    except psutil.Error as error:
+        return f"pid {pid} cannot be inspected: {error}"
+    if not same_command(cmdline, command):
+        return (
+            f"pid {pid} runs {_shown(cmdline)}, not the recorded {_shown(command)} "
+            "(the pid was given to another program)"
+        )
+    return None
+
+
+def same_command(cmdline: Sequence[str], recorded: Sequence[str]) -> bool:
+    """True if `cmdline` is the recorded command, or that command run by a script's interpreter.
+
+    A script started by its path appears as `interpreter [option] script args...`,
+    so at most two leading words are allowed before the recorded command.
+    """
+    recorded = list(recorded)
+    cmdline = list(cmdline)
+    extra = len(cmdline) - len(recorded)
+    return bool(recorded) and 0 <= extra <= 2 and cmdline[extra:] == recorded
+
+
+def _shown(command: Sequence[str], limit: int = 120) -> str:
+    text = shlex.join(command)
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _clock(timestamp: float) -> str:
+    fraction = f"{timestamp % 1:.2f}"[1:]
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) + fraction

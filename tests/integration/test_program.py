@@ -238,7 +238,8 @@ async def test_adopted_process_exit_is_seen(
     try:
         state = StateFile(tmp_path / "state.json")
 
-        record = LaunchRecord(orphan.pid, psutil.Process(orphan.pid).create_time(), [])
+        command = [str(part) for part in orphan.args]
+        record = LaunchRecord(orphan.pid, psutil.Process(orphan.pid).create_time(), command)
         program = make_program(SLEEPER, state_file=state)
         programs.append(program)
         assert program.adopt(record)
