@@ -89,6 +89,7 @@ def program_json(status: ProgramStatus) -> dict[str, Any]:
         "last_exit_code": status.last_exit_code,
         "last_failure": status.last_failure,
         "adopted": status.adopted,
+        "start_queued": status.start_queued,
     }
 
 
@@ -100,11 +101,13 @@ def compose_health(
     player_timeout: float,
     now: datetime,
     services: Sequence[ServiceStatus] = (),
+    warnings: Sequence[str] = (),
 ) -> Health:
     """The guide's /health document. Any blocking issue makes it unhealthy (503).
 
     `services` (the port table) is reported for information; the verdict rests on
     the programs and the game's own answers, which are what the user acts on.
+    `warnings` (a state file that cannot be written, say) are shown, never blocking.
     """
     issues: list[str] = []
     if game is not None:
@@ -135,6 +138,7 @@ def compose_health(
         "player": {"spawned": view.player_spawned},
         "overall_healthy": not issues,
         "blocking_issues": issues,
+        "warnings": list(warnings),
         "programs": programs,
         "services": [service.to_json() for service in services],
         "version": __version__,

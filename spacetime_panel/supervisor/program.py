@@ -4,6 +4,12 @@ This is the asyncio edge of the supervisor (the machine and the policy are
 pure). Like simpervisor, the readiness and health checks are passed in, so
 the same class runs the game (ready when its bridge answers) and the editor
 (ready when its LSP port accepts).
+
+Every background task runs guarded (`_task`): an exception in one becomes a
+`TaskFailed` event (`StopFailed` for the stop itself), so the machine handles
+it as a failure instead of the program staying STARTING or STOPPING for ever.
+A state file that cannot be written is only a warning (`ProgramStatus.warnings`):
+the program is supervised all the same; only adoption by a restarted panel is lost.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from spacetime_panel.supervisor.machine import (
     Action,
@@ -32,13 +41,15 @@ from spacetime_panel.supervisor.machine import (
     SpawnFailed,
     StartRequested,
     StartTimedOut,
+    StopFailed,
     StopRequested,
+    TaskFailed,
     Terminate,
     Unhealthy,
     describe_exit,
 )
 from spacetime_panel.supervisor.output import ProgramOutput
-from spacetime_panel.supervisor.process import GodotProcess, SpawnError
+from spacetime_panel.supervisor.process import GodotProcess, NotAdopted, SpawnError
 from spacetime_panel.supervisor.statefile import LaunchRecord, StateFile
 
 log = logging.getLogger(__name__)
@@ -47,6 +58,9 @@ Check = Callable[[GodotProcess], Awaitable[bool]]
 
 #: States in which no process runs and nothing happens by itself.
 SETTLED = frozenset({ProgramState.STOPPED, ProgramState.EXITED, ProgramState.FATAL})
+
+#: How long a stop that raised waits for the exit after its last-resort SIGKILL.
+LAST_RESORT_WAIT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,10 @@ class ProgramStatus:
     adopted: bool
     failures: dict[str, int]
     state_since: float = 0.0  # the supervisor's clock (monotonic) when this state began
+    #: A start asked for during a stop: it happens when the stop ends.
+    start_queued: bool = False
+    #: Problems that do not stop supervision (a state file that cannot be written).
+    warnings: tuple[str, ...] = ()
 
     @property
     def uptime(self) -> float | None:
@@ -119,6 +137,7 @@ class SupervisedProgram:
         self._terminating: GodotProcess | None = None
         self._retry: asyncio.Task[None] | None = None
         self._checks: list[asyncio.Task[None]] = []
+        self._state_warning: str | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._listeners: list[Callable[[ProgramStatus], None]] = []
@@ -148,20 +167,31 @@ class SupervisedProgram:
             adopted=process.adopted if process is not None else False,
             failures=dict(self.machine.failures),
             state_since=self._state_since,
+            start_queued=self.machine.start_queued,
+            warnings=(self._state_warning,) if self._state_warning else (),
         )
 
     def subscribe(self, listener: Callable[[ProgramStatus], None]) -> None:
         """Call `listener` with the new status after every change of state."""
         self._listeners.append(listener)
 
-    def start(self) -> None:
-        """Ask for a start (a user launch: it also clears a FATAL failure count)."""
+    def start(self) -> bool:
+        """Ask for a start (a user launch: it also clears a FATAL failure count).
+
+        Returns True when the program is stopping: the start is queued and happens
+        when the stop ends (a later stop cancels it).
+        """
         self._feed(StartRequested())
+        return self.machine.start_queued
 
     async def stop(self) -> ProgramStatus:
-        """Stop the program and every descendant; return once nothing of it runs."""
+        """Stop the program and every descendant; return once nothing of it runs.
+
+        It returns when the stop ends: the program is then settled, or STARTING when
+        a start was asked for during the stop.
+        """
         self._feed(StopRequested())
-        await self.wait_for(lambda: self.state in SETTLED)
+        await self.wait_for(lambda: self.state is not ProgramState.STOPPING)
         return self.status()
 
     async def restart(self) -> None:
@@ -169,15 +199,23 @@ class SupervisedProgram:
         self.start()
 
     def adopt(self, record: LaunchRecord) -> bool:
-        """Take over a process a previous panel launched; False if it is gone."""
-        process = GodotProcess.adopt(record.pid, record.create_time)
-        if process is None:
+        """Take over a process a previous panel launched; False (and said why) if it is not
+        that process any more. A record that is not adopted is forgotten."""
+        try:
+            process = GodotProcess.adopt(record.pid, record.create_time, record.command)
+        except NotAdopted as why:
+            self.output.add("supervisor", f"not adopting {self.name} (pid {record.pid}): {why}")
+            self.forget_record()
             return False
         self._process = process
         self.output.add("supervisor", f"adopted running {self.name} (pid {process.pid})")
         self._feed(Adopted(process.pid))
         self._after_spawn(process)
         return True
+
+    def forget_record(self) -> None:
+        """Drop this program's launch record (a warning, never an error, if that fails)."""
+        self._write_state(lambda state: state.forget(self.name), recorded=False)
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float | None = None) -> None:
         """Wait until `condition()` holds, re-checked after every change of state."""
@@ -216,26 +254,56 @@ class SupervisedProgram:
         if after is not before:
             status = self.status()
             for listener in self._listeners:
-                listener(status)
+                try:
+                    listener(status)
+                except Exception:
+                    # A view's bug must not take the supervisor's task down with it.
+                    log.exception("%s: a status listener failed", self.name)
 
     def _carry_out(self, action: Action) -> None:
         match action:
             case Spawn():
-                self._run(self._spawn())
+                self._run(self._spawn(), "the start")
             case Terminate(reason=reason):
-                self._run(self._terminate(reason))
+                # No check may report on a process that is being stopped.
+                self._cancel_checks()
+                self._run(self._terminate(reason), "the stop", stop=True)
             case ScheduleRetry(delay=delay):
                 self.output.add("supervisor", f"restarting {self.name} in {delay:g} s")
-                self._retry = asyncio.create_task(self._retry_after(delay))
+                self._retry = self._task(self._retry_after(delay), "the restart timer")
             case CancelRetry():
                 if self._retry is not None:
                     self._retry.cancel()
                     self._retry = None
 
-    def _run(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+    def _run(self, coroutine: Coroutine[Any, Any, None], what: str, *, stop: bool = False) -> None:
+        task = self._task(coroutine, what, stop=stop)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _task(
+        self, coroutine: Coroutine[Any, Any, None], what: str, *, stop: bool = False
+    ) -> asyncio.Task[None]:
+        """Run `coroutine` as a task whose exception becomes an event for the machine."""
+
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._task_failed(what, error, stop=stop)
+
+        return asyncio.create_task(guarded())
+
+    def _task_failed(self, what: str, error: BaseException, *, stop: bool) -> None:
+        reason = f"{what} failed: {type(error).__name__}: {error}"
+        log.error("%s: %s", self.name, reason, exc_info=error)
+        self.output.add("supervisor", f"{self.name}: {reason}")
+        try:
+            self._feed(StopFailed(reason) if stop else TaskFailed(reason))
+        except Exception:
+            log.exception("%s: the failure of %s could not be handled", self.name, what)
 
     async def _retry_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -257,49 +325,102 @@ class SupervisedProgram:
                 self._feed(SpawnFailed(str(error)))
                 return
             self._process = process
-            if self._state_file is not None:
-                record = LaunchRecord(process.pid, process.create_time, spec.command)
-                self._state_file.record(self.name, record)
+            record = LaunchRecord(process.pid, process.create_time, spec.command)
+            self._write_state(lambda state: state.record(self.name, record), recorded=True)
             self._feed(Spawned(process.pid))
             self._after_spawn(process)
 
     def _after_spawn(self, process: GodotProcess) -> None:
-        self._run(self._watch_exit(process))
-        self._checks.append(asyncio.create_task(self._await_ready(process)))
+        self._run(self._watch_exit(process), "the exit watch")
+        self._checks.append(self._task(self._await_ready(process), "the ready check"))
 
     async def _watch_exit(self, process: GodotProcess) -> None:
         code = await process.exited
         if self._terminating is process:
             return  # the stop reports the exit once the whole tree is gone
+        self._report_exit(process, code)
+
+    def _report_exit(self, process: GodotProcess, code: int | None) -> None:
+        """Tell the machine that `process` ended: once, by whoever sees it first."""
+        if self._process is not process:
+            return  # already reported (or a process this program no longer runs)
+        self._process = None
         self._cancel_checks()
-        process.kill_leftovers()
-        self._forget(process)
-        self.output.add("supervisor", f"{self.name} (pid {process.pid}) {describe_exit(code)}")
-        self._feed(Exited(code))
+        self.forget_record()
+        try:
+            process.kill_leftovers()
+        finally:
+            line = f"{self.name} (pid {process.pid}) {describe_exit(code)}"
+            self.output.add("supervisor", line)
+            self._feed(Exited(code))
 
     async def _terminate(self, reason: str) -> None:
         async with self._lock:
             process = self._process
-            if process is None or not process.running:
-                if process is None:
-                    self._feed(Exited(None))  # stopped before anything was spawned
-                return  # already exited: _watch_exit reports it
+            if process is None:
+                self._feed(Exited(None))  # stopped before anything was spawned
+                return
+            if not process.running:
+                self._report_exit(process, _exit_code(process))
+                return
             self._terminating = process
             self._cancel_checks()
             self.output.add("supervisor", f"stopping {self.name} (pid {process.pid}): {reason}")
             try:
                 code = await process.terminate(self._timing.stop_timeout)
+            except Exception as error:
+                code = await self._stop_by_force(process, error)
+                if code is None and process.running:
+                    return
             finally:
                 self._terminating = None
-            self._forget(process)
-            self.output.add("supervisor", f"{self.name} (pid {process.pid}) {describe_exit(code)}")
-            self._feed(Exited(code))
+            self._report_exit(process, code)
 
-    def _forget(self, process: GodotProcess) -> None:
-        if self._process is process:
-            self._process = None
-        if self._state_file is not None:
-            self._state_file.forget(self.name)
+    async def _stop_by_force(self, process: GodotProcess, error: Exception) -> int | None:
+        """After a stop that raised: SIGKILL the process and its group, then wait a little.
+
+        The failure is in `last_failure` and the log. If the process still runs, the
+        stop failed (FATAL, and the issue says so).
+        """
+        reason = f"the stop failed: {type(error).__name__}: {error}"
+        log.error("%s: %s", self.name, reason, exc_info=error)
+        self.output.add("supervisor", f"{self.name}: {reason}; killing pid {process.pid}")
+        self._feed(TaskFailed(reason))
+        with contextlib.suppress(Exception):
+            process.kill_leftovers()
+        if process.running:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(process.pid).kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.exited), LAST_RESORT_WAIT)
+        if process.running:
+            self._feed(StopFailed(reason))
+            return None
+        return _exit_code(process)
+
+    def _write_state(self, change: Callable[[StateFile], None], *, recorded: bool) -> None:
+        """Change the state file; a failure is a warning (adoption is lost, nothing else).
+
+        Only a record that was written clears the warning: a forget may write nothing.
+        """
+        state = self._state_file
+        if state is None:
+            return
+        try:
+            change(state)
+        except Exception as error:
+            why = error.strerror if isinstance(error, OSError) and error.strerror else error
+            warning = (
+                f"cannot write the state file {state.path} ({why}): {self.name} is "
+                "supervised, but a restarted panel will not adopt it (check --state-dir)"
+            )
+            if warning != self._state_warning:
+                log.warning("%s", warning)
+                self.output.add("supervisor", warning)
+            self._state_warning = warning
+        else:
+            if recorded:
+                self._state_warning = None
 
     # --- readiness and watchdog ----------------------------------------------------
 
@@ -317,7 +438,7 @@ class SupervisedProgram:
                 ready = await asyncio.wait_for(self._ready_check(process), remaining)
             if ready and process.running:
                 self._feed(Ready())
-                self._checks.append(asyncio.create_task(self._watchdog(process)))
+                self._checks.append(self._task(self._watchdog(process), "the watchdog"))
                 return
             await asyncio.sleep(timing.ready_poll)
 
@@ -342,3 +463,11 @@ class SupervisedProgram:
         for task in self._checks:
             task.cancel()
         self._checks.clear()
+
+
+def _exit_code(process: GodotProcess) -> int | None:
+    """The exit code of an ended process (None if unknown)."""
+    exited = process.exited
+    if not exited.done() or exited.cancelled() or exited.exception() is not None:
+        return None
+    return exited.result()
