@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.keys_command import add_keys_parser, run_keys
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
+from spacetime_panel.stop_signals import on_stop_signals
 from spacetime_panel.telemetry_console import run_telemetry
 from spacetime_panel.terminal import (
     PROBE_KINDS,
@@ -448,9 +448,7 @@ async def _serve(settings: Settings, api_key: str | None, keys: ManagementKeys) 
 
     configure_logging(settings, Paths.for_settings(settings).logs)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    on_stop_signals(asyncio.get_running_loop(), stop.set)
     await run_service(settings, api_key=api_key, keys=keys, stop=stop)
     return EXIT_OK
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from spacetime_panel.config import ConfigError, load_settings, save_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
 from spacetime_panel.service import PanelService
+from spacetime_panel.stop_signals import on_stop_signals
 from spacetime_panel.ui.main_window import MainWindow
 from spacetime_panel.ui.settings_dialog import SettingsDialog
 from spacetime_panel.ui.single_instance import SingleInstance, instance_key
@@ -129,9 +129,7 @@ async def _run(panel: DesktopPanel, single: SingleInstance) -> int:
         if QApplication.platformName() not in ("offscreen", "minimal"):
             QMessageBox.critical(None, APP_NAME, str(error))
         return 1
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, panel.quit_requested.set)
+    on_stop_signals(asyncio.get_running_loop(), panel.quit_requested.set)
     single.show_requested.connect(window.show_and_raise)
     window.show()
     await panel.quit_requested.wait()
