@@ -23,6 +23,7 @@ import httpx
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.game_link import GameLink, NotRunning
 from spacetime_panel.core.health import GameView, Health, compose_health
+from spacetime_panel.core.views import RecordingStatus
 from spacetime_panel.godot.addon import bridge_autoload_declared, install_addon
 from spacetime_panel.godot.commands import editor_command, game_command, launch_spec
 from spacetime_panel.godot.key_policy import approved_now, is_loopback, normalize_host
@@ -40,10 +41,23 @@ from spacetime_panel.supervisor.program import (
     Timing,
 )
 from spacetime_panel.supervisor.statefile import StateFile
-from spacetime_panel.telemetry import CsvRecorder, TelemetryClient, TelemetryStats
+from spacetime_panel.telemetry import (
+    CsvRecorder,
+    TelemetryBuffers,
+    TelemetryClient,
+    TelemetryStats,
+    TelemetrySummary,
+)
 from spacetime_panel.telemetry.codec import TelemetryEvent
 
 log = logging.getLogger(__name__)
+
+#: Seconds between cheap service checks while no window shows (a window: the setting).
+HIDDEN_CHECK_S = 10.0
+#: Telemetry read batching while a window draws the graphs (no later than a redraw at
+#: 20 Hz), and relaxed while only the tray shows.
+VISIBLE_TELEMETRY_BATCH_S = 1 / 20
+HIDDEN_TELEMETRY_BATCH_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +133,7 @@ class Controller:
             settings,
             http=http,
             api_key=api_key,
-            monitor=self.monitor,
-            telemetry=self.telemetry,
+            on_ports=self._ports_changed,
             key_hosts=self._bridge_key_hosts,
             clock=clock,
         )
@@ -284,10 +297,30 @@ class Controller:
         The bridge key goes with the checks only to loopback or an approved host
         (`approve_bridge_key_host`); any other is checked without it, and says so.
         """
-        self.monitor.follow(instance)
-        if instance.telemetry_port is not None:
-            where = f"[{instance.host}]" if ":" in instance.host else instance.host
-            self.game.follow_telemetry(f"ws://{where}:{instance.telemetry_port}")
+        self._ports_changed(instance.http_port, instance.telemetry_port, instance.host)
+
+    def _ports_changed(
+        self, http_port: int | None, telemetry_port: int | None, host: str = "127.0.0.1"
+    ) -> None:
+        """The game to watch answers on these ports: the one event that re-points the
+        service checks and the telemetry client (None keeps a port as it is).
+
+        Raised by the game's readiness (the bridge fell back to another port) and by
+        `follow_instance` (a game found by discovery).
+        """
+        self.monitor.follow_ports(host, http_port, telemetry_port)
+        if telemetry_port is not None and self.telemetry is not None:
+            where = f"[{host}]" if ":" in host else host
+            self.telemetry.url = f"ws://{where}:{telemetry_port}"
+
+    def set_visible(self, visible: bool) -> None:
+        """A window shows the panel (True) or only the tray does: checks and telemetry
+        reads at the window's rates, or relaxed ones that cost the game nothing."""
+        every = self.settings.probes.check_interval
+        self.monitor.check_interval = every if visible else max(HIDDEN_CHECK_S, every)
+        if self.telemetry is not None:
+            batch = VISIBLE_TELEMETRY_BATCH_S if visible else HIDDEN_TELEMETRY_BATCH_S
+            self.telemetry.batch_interval = batch
 
     @property
     def has_bridge_key(self) -> bool:
@@ -323,6 +356,19 @@ class Controller:
 
     def stop_recording(self) -> None:
         self.recorder.stop()
+
+    def recording(self) -> RecordingStatus:
+        """The telemetry recording now (on or off, rows written, where, why it stopped)."""
+        recorder = self.recorder
+        return RecordingStatus(recorder.recording, recorder.rows, recorder.path, recorder.error)
+
+    def telemetry_summary(self) -> TelemetrySummary | None:
+        """The telemetry figures now (None when telemetry is off); cheap, a few times a second."""
+        return self.telemetry.summary() if self.telemetry is not None else None
+
+    def telemetry_buffers(self) -> TelemetryBuffers | None:
+        """The ring buffers the graphs read (None when telemetry is off); read, never write."""
+        return self.telemetry.buffers if self.telemetry is not None else None
 
     def current_wait(self) -> Wait | None:
         """The long wait in progress, if any: a program starting, a scene, the player."""

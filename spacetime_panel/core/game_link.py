@@ -3,7 +3,9 @@
 The Controller owns one GameLink. It holds the view /health reports (bridge
 reachable, scene, player), finds the game's bridge at start-up (readiness),
 polls it for the watchdog, follows scene loads until the player spawns, and
-takes scene and player events from telemetry as they happen.
+takes scene and player events from telemetry as they happen. When the bridge
+says it answers on other ports than configured (a fallback), it reports them
+to the Controller (`on_ports`), which re-points the checks and telemetry.
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ from spacetime_panel.godot.addon import bridge_autoload_declared, install_comman
 from spacetime_panel.godot.bridge import BridgeClient, BridgeError, find_bridge
 from spacetime_panel.godot.key_policy import ApprovedHosts
 from spacetime_panel.godot.scenes import scene_name, validate_scene_path
-from spacetime_panel.probes import ServiceMonitor
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.output import ProgramOutput
 from spacetime_panel.supervisor.process import GodotProcess
 from spacetime_panel.supervisor.program import ProgramStatus
-from spacetime_panel.telemetry import TelemetryClient
 from spacetime_panel.telemetry.codec import ErrorEvent, PlayerSpawned, SceneLoaded, TelemetryEvent
 
 log = logging.getLogger(__name__)
+
+#: `on_ports(http_port, telemetry_port, host)`: the game answers on these ports.
+PortsChanged = Callable[[int | None, int | None, str], None]
 
 SCENE_POLL_SECONDS = 0.25
 #: A game without the bridge addon counts as ready once it has stayed up this long.
@@ -57,8 +60,7 @@ class GameLink:
         *,
         http: httpx.AsyncClient,
         api_key: str | None,
-        monitor: ServiceMonitor,
-        telemetry: TelemetryClient | None,
+        on_ports: PortsChanged | None = None,
         key_hosts: ApprovedHosts = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -67,8 +69,7 @@ class GameLink:
         self._api_key = api_key
         #: Hosts besides loopback that may get the bridge key (key_policy decides).
         self._key_hosts = key_hosts
-        self._monitor = monitor
-        self.telemetry = telemetry
+        self._on_ports = on_ports
         self._clock = clock
         self.view = GameView()
         #: Failed bridge requests since start (connection errors and error answers).
@@ -202,21 +203,16 @@ class GameLink:
         return True
 
     def _follow_ports(self, status: dict[str, Any]) -> None:
-        """Point the service checks at the ports the game really uses (after a fallback)."""
+        """Report the ports the game really uses (after a fallback) to the Controller."""
         bridge = status.get("bridge")
-        if not isinstance(bridge, dict):
+        if not isinstance(bridge, dict) or self._on_ports is None:
             return
         http_port, telemetry_port = bridge.get("http_port"), bridge.get("telemetry_port")
-        if isinstance(http_port, int):
-            self._monitor.set_bridge_port(http_port)
-        if isinstance(telemetry_port, int):
-            self._monitor.set_telemetry_port(telemetry_port)
-            self.follow_telemetry(f"ws://127.0.0.1:{telemetry_port}")
-
-    def follow_telemetry(self, url: str) -> None:
-        """Read telemetry from `url` (a game found by discovery, or ours after a fallback)."""
-        if self.telemetry is not None and self.telemetry.url != url:
-            self.telemetry.url = url
+        self._on_ports(
+            http_port if type(http_port) is int else None,
+            telemetry_port if type(telemetry_port) is int else None,
+            "127.0.0.1",
+        )
 
     def on_telemetry(self, event: TelemetryEvent) -> None:
         """Scene and player events update the held view at once (no wait for a poll)."""

@@ -176,9 +176,16 @@ class ServiceMonitor:
 
     def follow(self, instance: GameInstance) -> None:
         """Check the game a discovery source found (its bridge and telemetry ports)."""
-        self.ports = replace(self.ports, host=instance.host, bridge_http=instance.http_port)
-        if instance.telemetry_port is not None:
-            self.set_telemetry_port(instance.telemetry_port)
+        self.follow_ports(instance.host, instance.http_port, instance.telemetry_port)
+
+    def follow_ports(self, host: str, bridge_http: int | None, telemetry: int | None) -> None:
+        """Check the game on `host` at these ports (None keeps that port as it is)."""
+        ports = replace(self.ports, host=host)
+        if bridge_http is not None:
+            ports = replace(ports, bridge_http=bridge_http)
+        if telemetry is not None:
+            ports = replace(ports, telemetry=telemetry)
+        self.ports = ports
 
     def set_expected(self, services: Iterable[str]) -> None:
         self.expected = frozenset(services)

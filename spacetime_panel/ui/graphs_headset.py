@@ -26,8 +26,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QWidget
 
-from spacetime_panel.telemetry import TelemetryBuffers
-from spacetime_panel.telemetry.buffers import TrackingSeries
+from spacetime_panel.core.views import TelemetryBuffers, TrackingSeries
 from spacetime_panel.ui.graphs import (
     DEFAULT_REDRAW_HZ,
     DEFAULT_WINDOW_S,

@@ -22,7 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from spacetime_panel.telemetry import TelemetryBuffers, TelemetrySummary
+from spacetime_panel.core.views import TelemetryBuffers, TelemetrySummary
 from spacetime_panel.ui.graphs import (
     DEFAULT_REDRAW_HZ,
     DEFAULT_WINDOW_S,

@@ -12,8 +12,7 @@ from typing import Literal
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPen, QPixmap, QRadialGradient
 
-from spacetime_panel.probes.status import ServiceState
-from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.core.views import ProgramState, ServiceState
 
 HealthLevel = Literal["green", "amber", "red", "grey"]
 HEALTH_LEVELS: tuple[HealthLevel, ...] = ("green", "amber", "red", "grey")

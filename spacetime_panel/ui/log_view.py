@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from spacetime_panel.supervisor.output import OutputLine
+from spacetime_panel.core.views import OutputLine
 
 _ERROR_WORDS = re.compile(r"\b(ERROR|FATAL|CRITICAL|Traceback)\b")
 _WARNING_WORDS = re.compile(r"\b(WARNING|WARN)\b")

@@ -2,8 +2,11 @@
 
 It reads the Controller's public state on a timer (2 Hz while visible, 1 Hz
 hidden, when only the tray needs it) and calls its public methods; it never
-reaches into the supervisor. Output lines and state changes arrive through
-the controller's listeners and are shown on the next tick, in batches.
+reaches past the Controller (its types come from `spacetime_panel.core.views`).
+Output lines and state changes arrive through the controller's listeners and
+are shown on the next tick, in batches. While the window is hidden (its usual
+state, in the tray) the lines wait in a queue that holds at most what the log
+view shows; older ones are only counted (every line is in the programs' logs).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -34,11 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from spacetime_panel.core.controller import Controller
+from spacetime_panel.core.views import OutputLine, ProgramState, ProgramStatus, RecordingError
 from spacetime_panel.godot.addon import AddonInstallError
-from spacetime_panel.supervisor.machine import ProgramState
-from spacetime_panel.supervisor.output import OutputLine
-from spacetime_panel.supervisor.program import ProgramStatus
-from spacetime_panel.telemetry import RecordingError
 from spacetime_panel.ui.graphs_headset import HeadsetGraph
 from spacetime_panel.ui.graphs_performance import PerformanceGraph
 from spacetime_panel.ui.icons import health_icon
@@ -50,16 +51,12 @@ log = logging.getLogger(__name__)
 
 VISIBLE_TICK_MS = 500
 HIDDEN_TICK_MS = 1000
-#: Seconds between cheap service checks while only the tray shows (visible: the setting).
-HIDDEN_CHECK_S = 10.0
-#: Telemetry read batching: no later than the next graph redraw, or relaxed in the tray.
-VISIBLE_TELEMETRY_BATCH_S = 1 / 20
-#: Graph redraws a second, matched to the telemetry batches: under the 30 Hz cap, smooth
+#: Graph redraws a second, matched to the telemetry batches (`Controller.set_visible`,
+#: 1/20 s while a window shows): under the 30 Hz cap, smooth
 #: motion for a scrolling graph, two thirds of the drawing of 30 Hz (gui_load benchmark).
 GRAPH_REDRAW_HZ = 20.0
 #: Ticks between looks for discovered games (they beacon once a second).
 INSTANCE_EVERY = 4
-HIDDEN_TELEMETRY_BATCH_S = 0.25
 TRAY_HINT = "SpaceTime Panel keeps running in the tray; use its menu to quit."
 
 
@@ -84,7 +81,6 @@ class MainWindow(QMainWindow):
         self._confirm = confirm or self._ask
         self._choose_record_path = choose_record_path or self._ask_record_path
         self._remember_key_host = remember_key_host
-        self._pending_lines: list[OutputLine] = []
         #: Hosts already asked about the bridge key (yes or no): asked once each.
         self._key_hosts_asked: set[str] = set()
         self._notifier = ProgramNotifier()
@@ -96,17 +92,20 @@ class MainWindow(QMainWindow):
 
         self.services = ServicesTable()
         self.programs = ProgramsTable()
-        telemetry = controller.telemetry
         self.performance = PerformanceGraph(
-            lambda: telemetry.buffers if telemetry is not None else None,
-            lambda: telemetry.summary() if telemetry is not None else None,
+            controller.telemetry_buffers, controller.telemetry_summary
         )
         self.performance.set_refresh_rate(controller.settings.telemetry.refresh_rate_hz)
-        self.headset = HeadsetGraph(lambda: telemetry.buffers if telemetry is not None else None)
+        self.headset = HeadsetGraph(controller.telemetry_buffers)
         for graph in (self.performance, self.headset):
             graph.set_redraw_rate(GRAPH_REDRAW_HZ)
         self._ticks = 0
         self.log_view = LogView()
+        #: New output lines until the next tick that shows them; bounded like the log view
+        #: (lines pushed out while hidden could never be shown there anyway).
+        self._pending_lines: deque[OutputLine] = deque(maxlen=self.log_view.max_lines)
+        #: Lines the queue let go since the log view last received lines.
+        self._pending_dropped = 0
         self._build_layout()
         self._build_toolbar(on_settings)
         self._build_status_bar()
@@ -124,7 +123,7 @@ class MainWindow(QMainWindow):
         self.tray.show()
 
         controller.subscribe(self._on_program_change)
-        controller.subscribe_output(self._pending_lines.append)
+        controller.subscribe_output(self._queue_line)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(VISIBLE_TICK_MS)
@@ -262,7 +261,7 @@ class MainWindow(QMainWindow):
         self._run(self.controller.stop(), "Stop")
 
     def restart_game(self) -> None:
-        which = "game" if "game" in self.controller.programs else "all"
+        which = "game" if "game" in self.controller.statuses() else "all"
         self._run(self.controller.restart(which), "Restart")
 
     def reload_scene(self) -> None:
@@ -305,9 +304,10 @@ class MainWindow(QMainWindow):
             self.scene_picker.setCurrentText(wanted)
 
     def toggle_recording(self) -> None:
-        if self.controller.recorder.recording:
+        if self.controller.recording().recording:
             self.controller.stop_recording()
-            self.statusBar().showMessage(f"recorded {self.controller.recorder.rows} samples", 5000)
+            rows = self.controller.recording().rows
+            self.statusBar().showMessage(f"recorded {rows} samples", 5000)
         else:
             path = self._choose_record_path()
             if path is not None:
@@ -315,7 +315,7 @@ class MainWindow(QMainWindow):
                     self.controller.start_recording(path)
                 except RecordingError as error:
                     self.statusBar().showMessage(str(error), 8000)
-        self.record_action.setChecked(self.controller.recorder.recording)
+        self.record_action.setChecked(self.controller.recording().recording)
 
     def _ask_record_path(self) -> Path | None:
         name, _ = QFileDialog.getSaveFileName(
@@ -355,6 +355,25 @@ class MainWindow(QMainWindow):
 
     # --- refresh ----------------------------------------------------------------------
 
+    def _queue_line(self, line: OutputLine) -> None:
+        pending = self._pending_lines
+        if len(pending) == pending.maxlen:
+            self._pending_dropped += 1
+        pending.append(line)
+
+    def _take_pending_lines(self) -> list[OutputLine]:
+        """The queued lines for the log view, after a note of those it let go, if any."""
+        lines = list(self._pending_lines)
+        self._pending_lines.clear()
+        if self._pending_dropped:
+            note = (
+                f"{self._pending_dropped} earlier lines are not shown here (the window was "
+                "hidden); the programs' log files have them"
+            )
+            lines.insert(0, OutputLine(time.time(), "panel", "supervisor", note))
+            self._pending_dropped = 0
+        return lines
+
     def _on_program_change(self, status: ProgramStatus) -> None:
         news = self._notifier.observe(status)
         if news is not None:
@@ -375,8 +394,7 @@ class MainWindow(QMainWindow):
         self.services.update_services(controller.services())
         self.programs.update_programs(statuses)
         if self._pending_lines:
-            lines, self._pending_lines[:] = list(self._pending_lines), []
-            self.log_view.append_lines(lines)
+            self.log_view.append_lines(self._take_pending_lines())
         game = statuses.get("game")
         self.state_label.setText(
             "  ".join(f"{name}: {status.state.value}" for name, status in statuses.items())
@@ -446,9 +464,7 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.timer.setInterval(VISIBLE_TICK_MS)
-        self.controller.monitor.check_interval = self.controller.settings.probes.check_interval
-        if self.controller.telemetry is not None:
-            self.controller.telemetry.batch_interval = VISIBLE_TELEMETRY_BATCH_S
+        self.controller.set_visible(True)
         self.performance.set_active(True)
         self.headset.set_active(True)
 
@@ -456,11 +472,7 @@ class MainWindow(QMainWindow):
         super().hideEvent(event)
         # Nothing is drawn that nobody can see: graphs stop, the tick slows down.
         self.timer.setInterval(HIDDEN_TICK_MS)
-        self.controller.monitor.check_interval = max(
-            HIDDEN_CHECK_S, self.controller.settings.probes.check_interval
-        )
-        if self.controller.telemetry is not None:
-            self.controller.telemetry.batch_interval = HIDDEN_TELEMETRY_BATCH_S
+        self.controller.set_visible(False)
         self.performance.set_active(False)
         self.headset.set_active(False)
 
@@ -475,7 +487,7 @@ class MainWindow(QMainWindow):
 
     def quit(self) -> None:
         """Quit the panel; asks first when the editor runs (unsaved work lives there)."""
-        editor = self.controller.programs.get("editor")
+        editor = self.controller.statuses().get("editor")
         if editor is not None and editor.state is ProgramState.RUNNING:
             question = "The Godot editor is running. Quit the panel and stop the editor?"
             if not self._confirm("Quit SpaceTime Panel", question):

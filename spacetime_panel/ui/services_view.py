@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from spacetime_panel.probes.status import (
+from spacetime_panel.core.views import (
     BRIDGE_HTTP,
     DAP,
     DISCOVERY,
@@ -28,10 +28,10 @@ from spacetime_panel.probes.status import (
     MANAGEMENT_API,
     SERVICE_ORDER,
     TELEMETRY,
+    ProgramStatus,
     ServiceState,
     ServiceStatus,
 )
-from spacetime_panel.supervisor.program import ProgramStatus
 from spacetime_panel.ui.icons import state_color, text_color_on
 
 SERVICE_LABELS: dict[str, str] = {

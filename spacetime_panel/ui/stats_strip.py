@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from spacetime_panel.telemetry import TelemetrySummary
+from spacetime_panel.core.views import TelemetrySummary
 from spacetime_panel.ui.graphs import WAITING_TEXT
 
 # Frames stop arriving for this long before the strip says the figures are stale.

@@ -17,8 +17,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from spacetime_panel.core.health import Health
-from spacetime_panel.supervisor.machine import ProgramState
-from spacetime_panel.supervisor.program import ProgramStatus
+from spacetime_panel.core.views import ProgramState, ProgramStatus
 from spacetime_panel.ui.icons import HealthLevel, health_icon
 
 NotifyLevel = Literal["info", "warning", "error"]
