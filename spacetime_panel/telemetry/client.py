@@ -10,8 +10,15 @@ in any order, and the game restarts often during development. After a drop
 the client retries every ``reconnect_initial`` (0.5 s) for the first
 ``fast_period`` (30 s) of the outage, so a game that comes back is seen
 within about 0.5 s; only a longer outage backs off, doubling up to
-``reconnect_max`` (10 s). A successful connection resets the policy. A failed
-attempt on localhost costs one refused ``connect()``, so fast retries are cheap.
+``reconnect_max`` (10 s), the ceiling. Each delay is shortened by a random
+part of up to ``reconnect_jitter`` (a quarter) of it, so panels that lost the
+same game do not knock in step, and no delay exceeds the stated one. A
+connection that lasted ``stable_after`` (2 s) ends the outage and resets the
+policy; one that closed sooner (a game that accepts the connection and closes
+it at once) counts as a failed attempt: the outage goes on and the delays
+keep growing to the ceiling, instead of a retry twice a second for ever. A
+failed attempt on localhost costs one refused ``connect()``, so fast retries
+are cheap.
 
 A frame over ``max_size`` makes the protocol close that connection with
 1009 (message too big); the client counts it (``oversize``) and reconnects
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 
@@ -51,25 +59,38 @@ DEFAULT_MAX_SIZE = 1024 * 1024
 class ReconnectPolicy:
     """How long to wait before the next attempt, given how long the outage has lasted.
 
-    Pure: ``next_delay(outage_s)`` returns ``initial`` while the outage is
-    shorter than ``fast_period``, then doubles from there up to ``maximum``;
-    ``reset()`` after a successful connection starts over.
+    Pure but for the jitter's random numbers (pass ``rng`` to fix them):
+    ``next_delay(outage_s)`` returns ``initial`` while the outage is shorter
+    than ``fast_period``, then doubles from there up to ``maximum``; with
+    ``jitter`` (0..1) each delay is shortened by up to that fraction of itself,
+    never lengthened. ``reset()`` after a successful connection starts over.
     """
 
     def __init__(
-        self, *, initial: float = 0.5, maximum: float = 10.0, fast_period: float = 30.0
+        self,
+        *,
+        initial: float = 0.5,
+        maximum: float = 10.0,
+        fast_period: float = 30.0,
+        jitter: float = 0.0,
+        rng: Callable[[], float] = random.random,
     ) -> None:
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"jitter must be within 0..1, not {jitter}")
         self.initial = initial
         self.maximum = max(maximum, initial)
         self.fast_period = fast_period
+        self.jitter = jitter
+        self._rng = rng
         self._delay = initial
 
     def next_delay(self, outage_s: float) -> float:
         if outage_s < self.fast_period:
-            return self.initial
-        delay = self._delay
-        self._delay = min(self.maximum, self._delay * 2.0)
-        return delay
+            delay = self.initial
+        else:
+            delay = self._delay
+            self._delay = min(self.maximum, self._delay * 2.0)
+        return delay * (1.0 - self.jitter * self._rng()) if self.jitter else delay
 
     def reset(self) -> None:
         self._delay = self.initial
@@ -96,6 +117,8 @@ class TelemetryClient:
         reconnect_initial: float = 0.5,
         reconnect_max: float = 10.0,
         fast_period: float = 30.0,
+        reconnect_jitter: float = 0.25,
+        stable_after: float = 2.0,
         max_size: int = DEFAULT_MAX_SIZE,
         open_timeout: float = 5.0,
         batch_interval: float = 0.1,
@@ -109,8 +132,13 @@ class TelemetryClient:
             )
         self.session = session
         self.policy = ReconnectPolicy(
-            initial=reconnect_initial, maximum=reconnect_max, fast_period=fast_period
+            initial=reconnect_initial,
+            maximum=reconnect_max,
+            fast_period=fast_period,
+            jitter=reconnect_jitter,
         )
+        #: A connection shorter than this (seconds) is a failed attempt, not the outage's end.
+        self.stable_after = stable_after
         self._url = url
         self._batch_interval = batch_interval
         self._connection: TelemetryConnection | None = None
@@ -120,7 +148,7 @@ class TelemetryClient:
         self._ping_timeout = ping_timeout
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
-        self._attempt: asyncio.Task[bool] | None = None
+        self._attempt: asyncio.Task[float | None] | None = None
         self._wake = asyncio.Event()
         self.last_error: str | None = None
 
@@ -240,8 +268,10 @@ class TelemetryClient:
                         await attempt
                 self._attempt = None
             if attempt.cancelled():
+                outage_since = self._clock()
                 continue  # the URL changed: connect to the new one at once
-            if attempt.result():
+            connected_for = attempt.result()
+            if connected_for is not None and connected_for >= self.stable_after:
                 self.policy.reset()
                 outage_since = self._clock()
             delay = self.policy.next_delay(self._clock() - outage_since)
@@ -249,13 +279,13 @@ class TelemetryClient:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
-    async def _connect_once(self, url: str) -> bool:
-        """One connection, from attempt to close; True if it got connected."""
+    async def _connect_once(self, url: str) -> float | None:
+        """One connection, from attempt to close; how long it was open, None if never."""
         self._set_state(ConnectionState.CONNECTING)
         loop = asyncio.get_running_loop()
         ingest = self.session.ingest
         connection: TelemetryConnection | None = None
-        connected = False
+        connected_at: float | None = None
         try:
             connection = TelemetryConnection(
                 url,
@@ -269,7 +299,7 @@ class TelemetryClient:
             async with asyncio.timeout(self._open_timeout):
                 await loop.create_connection(lambda: connection, connection.host, connection.port)
                 await connection.opened
-            connected = True
+            connected_at = self._clock()
             log.info("telemetry: connected to %s", url)
             if self._ping_interval is not None:
                 connection.watch(self._ping_interval, self._ping_timeout or self._ping_interval)
@@ -285,6 +315,7 @@ class TelemetryClient:
             if connection is not None and not connection.closed.done():
                 connection.close()  # cancelled: stop() or a switch to another game
             self._set_state(ConnectionState.DISCONNECTED)
-        if connected:
-            log.info("telemetry: disconnected from %s (%s)", url, self.last_error or "closed")
-        return connected
+        if connected_at is None:
+            return None
+        log.info("telemetry: disconnected from %s (%s)", url, self.last_error or "closed")
+        return self._clock() - connected_at

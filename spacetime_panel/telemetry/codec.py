@@ -13,6 +13,12 @@ buffers, the statistics and the CSV file.
 This is the hot path (up to 288 frames/s at 144 Hz): ``json.loads`` and then
 direct ``type(x) is ...`` checks, no schema library. Booleans are not numbers
 (``type(True) is bool``), and every number must be finite and in range.
+
+Texts the game sends (an ``error``'s message and source, a ``log``'s
+message) are cut here, before anything keeps them: a message to
+``MAX_TEXT_BYTES`` (4 KiB of UTF-8), a source or level to ``MAX_NAME_BYTES``,
+each with a "… (cut, N more bytes)" marker. A 1 MiB error then costs the log
+tail, the statistics and the CSV file 4 KiB, never 1 MiB.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ MAX_COORD = 1_000_000.0  # metres
 MAX_QUAT = 1.01  # unit quaternion components, with room for rounding
 MAX_RATE_HZ = 1000.0
 MAX_TIMESTAMP = 1e11  # seconds since the epoch; year 5138
+#: An error's or log's message is cut to this many bytes of UTF-8 (plus the marker).
+MAX_TEXT_BYTES = 4 * 1024
+#: An error's source, a log's level: a file name or a word.
+MAX_NAME_BYTES = 256
 
 
 class RejectKind(enum.StrEnum):
@@ -150,6 +160,21 @@ def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
     return value
 
 
+def cut_text(text: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """`text` within `limit` bytes of UTF-8, or its head and "… (cut, N more bytes)".
+
+    The head ends on a whole character; N counts the bytes left out.
+    """
+    if len(text) <= limit // 4:  # four bytes a character at most: short enough as it is
+        return text
+    raw = text.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate
+    if len(raw) <= limit:
+        return text
+    head = raw[:limit].decode("utf-8", "ignore")
+    kept = len(head.encode("utf-8", "surrogatepass"))
+    return f"{head}… (cut, {len(raw) - kept} more bytes)"
+
+
 def _floats(value: Any, length: int, bound: float, what: str) -> tuple[float, ...]:
     if type(value) is not list or len(value) != length:
         raise _Invalid(f"{what} is not a list of {length} numbers")
@@ -218,11 +243,13 @@ def _player_spawned(ts: float, d: dict[str, Any]) -> PlayerSpawned:
 
 
 def _error(ts: float, d: dict[str, Any]) -> ErrorEvent:
-    return ErrorEvent(ts, _text(d, "message"), _text(d, "source", ""))
+    message = cut_text(_text(d, "message"))
+    return ErrorEvent(ts, message, cut_text(_text(d, "source", ""), MAX_NAME_BYTES))
 
 
 def _log(ts: float, d: dict[str, Any]) -> LogEvent:
-    return LogEvent(ts, _text(d, "level", "info"), _text(d, "message"))
+    level = cut_text(_text(d, "level", "info"), MAX_NAME_BYTES)
+    return LogEvent(ts, level, cut_text(_text(d, "message")))
 
 
 _PARSERS: dict[str, Callable[[float, dict[str, Any]], TelemetryEvent]] = {

@@ -7,6 +7,7 @@ malformed frames, NaNs, unknown events, a 2 MB frame, drops, a restart.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -186,3 +187,69 @@ async def test_a_bad_url_is_reported_and_retried_without_crashing() -> None:
             await until(lambda: client.buffers.fps.total > 5, what="frames after fixing the URL")
     finally:
         await client.stop()
+
+
+async def test_a_game_that_accepts_and_closes_at_once_is_retried_with_growing_delays() -> None:
+    """Each connection opens and closes at once: a failed attempt, not the end of the
+    outage, so the delays grow to the ceiling (jittered below it) instead of staying fast."""
+    port = free_port()
+    opened: list[float] = []
+
+    async def close_at_once(connection: ServerConnection, number: int) -> None:
+        opened.append(time.monotonic())
+        await connection.close()
+
+    client = TelemetryClient(
+        f"ws://127.0.0.1:{port}",
+        reconnect_initial=0.05,
+        fast_period=0.3,
+        reconnect_max=0.4,
+        reconnect_jitter=0.25,
+    )
+    async with game(port, close_at_once, [0]):
+        client.start()
+        try:
+            # About 6 fast retries in the 0.3 s fast period, then 0.05, 0.1, 0.2, 0.4, 0.4 ...
+            await until(lambda: len(opened) >= 17, timeout=30, what="17 connections")
+        finally:
+            await client.stop()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    assert client.connects >= 17  # each one did open (the handshake succeeded)
+    # Never faster than the initial delay less its jitter; at the end at least the
+    # 0.4 s ceiling less its jitter (without the fix: 0.05 s for ever).
+    assert min(gaps) >= 0.05 * 0.75 - 0.005, gaps
+    assert min(gaps[-3:]) >= 0.4 * 0.75 - 0.005, gaps
+
+
+async def test_a_connection_that_lasts_ends_the_outage_and_the_next_retry_is_fast() -> None:
+    """A game that streamed for longer than `stable_after` and then went away is
+    retried at the initial delay again, however long the outage before it was."""
+    port = free_port()
+    opened: list[float] = []
+    closed: list[float] = []
+
+    async def stream_then_close(connection: ServerConnection, number: int) -> None:
+        opened.append(time.monotonic())
+        if number >= 2:
+            return  # the second connection: closed at once (only its start counts)
+        await connection.send(hello(number))
+        await until(lambda: time.monotonic() - opened[0] > 0.3, what="a stable connection")
+        closed.append(time.monotonic())
+
+    client = TelemetryClient(
+        f"ws://127.0.0.1:{port}",
+        reconnect_initial=0.05,
+        fast_period=0.0,  # without a reset, the first retry would already wait 0.05 s doubled
+        reconnect_max=5.0,
+        stable_after=0.2,
+    )
+    client.policy.next_delay(1.0)  # as after a long outage: the next delays would grow
+    client.policy.next_delay(1.0)
+    client.policy.next_delay(1.0)
+    async with game(port, stream_then_close, [0]):
+        client.start()
+        try:
+            await until(lambda: len(opened) >= 2, what="the reconnection")
+        finally:
+            await client.stop()
+    assert opened[1] - closed[0] < 1.0 * TIME_SCALE, "retried at the initial delay"
