@@ -4,6 +4,12 @@ Every handler reads the Controller's held state or calls its public methods.
 /health in particular never calls Godot on the request path. Every error is
 `{"error", "message"}`, FastAPI's own (422, 404, 405) included, and the
 OpenAPI document lists the ones each route can answer (`api.docs`).
+
+The game's bridge answers are mapped, never passed through: a scene path
+the game calls bad (400) or missing (404), or a reload with no scene (409),
+is the user's to fix and keeps its status; any other error status from the
+game (401 for a bridge key it refuses, 404, 500, ...) is a 502 whose message
+carries the game's own and its status.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from spacetime_panel.api.docs import (
     METRICS_TEXT,
     POSTED,
     SCENE_PATH_PATTERN,
+    SCENE_PATH_RULE,
     LogLines,
     ProgramsAnswer,
     SceneLoading,
@@ -40,8 +47,8 @@ from spacetime_panel.api.metrics import metrics_registry
 from spacetime_panel.api.security import OPEN_PATHS, ManagementKeys, error, install_guards
 from spacetime_panel.core.controller import Controller, NotRunning
 from spacetime_panel.core.health import program_json
-from spacetime_panel.godot.bridge import BridgeError, BridgeRefused
-from spacetime_panel.godot.scenes import InvalidScenePath
+from spacetime_panel.godot.bridge import BridgeError, BridgeRefused, SceneRefused
+from spacetime_panel.godot.scenes import MAX_PATH_BYTES, InvalidScenePath
 
 Which = Literal["game", "editor", "all"]
 
@@ -61,7 +68,8 @@ class SceneRequest(BaseModel):
         str,
         Field(
             examples=["res://scenes/test_room.tscn"],
-            json_schema_extra={"pattern": SCENE_PATH_PATTERN},
+            description=SCENE_PATH_RULE,
+            json_schema_extra={"pattern": SCENE_PATH_PATTERN, "maxLength": MAX_PATH_BYTES},
         ),
     ]
 
@@ -80,6 +88,15 @@ def _validation_message(exc: RequestValidationError) -> str:
         problems.append(f"{where}: {problem.get('msg', 'invalid')}")
     message = "; ".join(problems) or "the request does not match its schema"
     return message if len(message) <= 500 else message[:497] + "..."
+
+
+def refusal_message(exc: BridgeRefused) -> str:
+    """What a 502 says when the game's bridge answered with an error status."""
+    verb = "failed" if exc.status_code >= 500 else "refused the request"
+    message = f"the game {verb}: {exc.message} (HTTP {exc.status_code} from its bridge)"
+    if exc.status_code == 401:
+        message += "; the panel's bridge key is not the game's: spacetime-panel keys set bridge"
+    return message
 
 
 def create_app(
@@ -138,9 +155,19 @@ def create_app(
             return error(502, "Bad Gateway", f"Godot API not reachable: {exc}")
         return error(409, "Conflict", str(exc))
 
+    # The game's answers are mapped to the panel's own, never passed through: a game
+    # that refuses the bridge key is not a panel 401, nor a failing game a panel 500.
+    # What the user asked of a scene and can fix (a path the game calls bad or
+    # missing, a reload with nothing loaded) keeps its status; anything else the
+    # game refuses or fails is a 502 that carries the game's message.
+    @app.exception_handler(SceneRefused)
+    async def scene_refused(_: Request, exc: SceneRefused) -> JSONResponse:
+        title = HTTPStatus(exc.status_code).phrase
+        return error(exc.status_code, title, f"the game says: {exc.message}")
+
     @app.exception_handler(BridgeRefused)
     async def refused(_: Request, exc: BridgeRefused) -> JSONResponse:
-        return error(exc.status_code, "Refused by Godot", exc.message)
+        return error(502, "Bad Gateway", refusal_message(exc))
 
     @app.exception_handler(BridgeError)
     async def unreachable(_: Request, exc: BridgeError) -> JSONResponse:

@@ -33,6 +33,14 @@ from spacetime_panel.api.security import error
 _CHAR = r"[^:\\\x00.]"
 SCENE_PATH_PATTERN = rf"^res://(?:(?:[^/:\\\x00.]|\.{_CHAR})(?:{_CHAR}|\.{_CHAR})*)?\.(?:tscn|scn)$"
 
+#: The rule in words, with what a pattern cannot say: lengths count UTF-8 bytes
+#: (`maxLength` counts characters, so a shorter non-ASCII path can still be refused).
+SCENE_PATH_RULE = (
+    "A res:// scene path ending in .tscn or .scn, without '..', ':' or a leading '/' "
+    "after res://, no backslash or NUL; no name (folder or file) over 255 bytes and no "
+    "path over 1024 bytes in UTF-8. A path the rule refuses is a 400 that says why."
+)
+
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 ASSETS = "/docs/assets"
 #: The files the page loads, and their types (nothing else of the folder is served).
@@ -96,13 +104,14 @@ _WHY: dict[int, str] = {
     401: "No key, a wrong key or an expired token, while a management key is set",
     403: "A Host that is not a loopback name on a loopback bind, a foreign Origin on a POST, "
     "or the read-only key on a route that acts",
-    404: "Not found (the message says what)",
-    409: "Godot is not running",
+    404: "Not found (the message says what; for a scene, the game has no such file)",
+    409: "Godot is not running (or, for a reload, the game has no scene loaded)",
     413: "The body is over api.max_request_size_mb",
     415: "A POST without Content-Type: application/json (an empty body needs it too)",
     422: "A parameter or a body field outside its schema",
     429: "Over api.rate_limit_per_minute; Retry-After says when to try again",
-    502: "Godot's bridge is not reachable, or failed",
+    502: "Godot's bridge is not reachable, refused the panel's request or failed: the "
+    "message carries the game's own and its HTTP status",
 }
 
 #: What every route can answer (bar /health and /metrics, which need no key and

@@ -5,7 +5,13 @@ the transport and the pool. httpx's exceptions stop here; callers see:
 
     BridgeError                 anything that went wrong talking to the bridge
     ├── BridgeUnreachable       no answer (refused, timed out, connection dropped)
-    └── BridgeRefused           an answer with an error status (400, 401, 404, ...)
+    └── BridgeRefused           an answer with an error status (401, 404, 500, ...)
+        └── SceneRefused        the game's verdict on what the user asked of a scene
+                                route: a bad or missing scene path (400, 404 from
+                                /scene/load), nothing to reload (409 from /scene/reload)
+
+The management API answers a SceneRefused with the same status (the user can
+fix it) and any other BridgeRefused with 502 (the game failed or refused us).
 """
 
 from __future__ import annotations
@@ -34,6 +40,17 @@ class BridgeRefused(BridgeError):
         super().__init__(f"bridge answered {status_code}: {message}")
         self.status_code = status_code
         self.message = message
+
+
+class SceneRefused(BridgeRefused):
+    """The game refused a scene request for a reason the user can fix (400, 404, 409)."""
+
+
+#: The answers of the scene routes that are about the request, not about the bridge.
+SCENE_VERDICTS: dict[str, frozenset[int]] = {
+    "/scene/load": frozenset({400, 404}),
+    "/scene/reload": frozenset({409}),
+}
 
 
 class BridgeClient:
@@ -100,9 +117,12 @@ class BridgeClient:
         except ValueError:
             body = None
         if response.is_error:
-            message = response.text[:200]
+            message = response.text
             if isinstance(body, dict):
                 message = str(body.get("message") or body.get("error") or message)
+            message = _one_line(message) or response.reason_phrase or "no message"
+            if response.status_code in SCENE_VERDICTS.get(path, ()):
+                raise SceneRefused(response.status_code, message)
             raise BridgeRefused(response.status_code, message)
         if not isinstance(body, dict):
             raise BridgeError(f"{self.base_url}{path}: answer is not a JSON object")
@@ -111,6 +131,16 @@ class BridgeClient:
     def _observe(self, started: float, *, ok: bool) -> None:
         if self.observer is not None:
             self.observer(time.perf_counter() - started, ok)
+
+
+#: The most of the game's own message that is passed on (the rest is cut with "...").
+MESSAGE_LIMIT = 300
+
+
+def _one_line(text: str) -> str:
+    """The game's message as one bounded line: whitespace runs (newlines too) become a space."""
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
 
 
 async def find_bridge(

@@ -8,6 +8,10 @@ from pathlib import Path
 
 SCENE_SUFFIXES = (".tscn", ".scn")
 """What the bridge accepts as a scene (text and binary scenes)."""
+MAX_NAME_BYTES = 255
+"""The longest file or folder name in a scene path, in UTF-8 bytes."""
+MAX_PATH_BYTES = 1024
+"""The longest scene path, ``res://`` included, in UTF-8 bytes."""
 
 
 class ProjectError(Exception):
@@ -66,7 +70,8 @@ class GodotProject:
 
         The path rule is the protocol's (``protocol/vectors/scene_paths.json``):
         ``res://``, no ``..``, no ``:`` or leading ``/`` after the prefix, no
-        backslash or NUL, and a case-sensitive ``.tscn``/``.scn`` suffix.
+        backslash or NUL, a case-sensitive ``.tscn``/``.scn`` suffix, no name
+        over 255 bytes and no path over 1024 bytes (UTF-8).
         """
         if not res_path.startswith("res://"):
             raise ScenePathError(f"Scene path must start with res:// (got {res_path!r})")
@@ -79,8 +84,20 @@ class GodotProject:
             raise ScenePathError("Scene path has a backslash or NUL character")
         if not res_path.endswith(SCENE_SUFFIXES):
             raise ScenePathError("Scene path must end with .tscn or .scn")
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        if len(res_path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+            raise ScenePathError(f"Scene path is longer than {MAX_PATH_BYTES} bytes")
+        if any(
+            len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+            for name in relative.split("/")
+        ):
+            raise ScenePathError(f"Scene path has a name longer than {MAX_NAME_BYTES} bytes")
+        try:
+            path = (self.root / relative).resolve()
+            found = path.is_relative_to(self.root) and path.is_file()
+        except (OSError, ValueError) as exc:  # a name the file system refuses is no scene
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise SceneNotFoundError(f"Scene not found: {res_path!r} ({why})") from None
+        if not found:
             raise SceneNotFoundError(f"Scene not found: {res_path!r}")
         return path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from spacetime_panel.api.docs import SCENE_PATH_PATTERN
 from spacetime_panel.godot.commands import demo_project
 from spacetime_panel.godot.scenes import InvalidScenePath, validate_scene_path
-from tests.integration.conftest import Serve
+from tests.integration.conftest import Serve, wait_until
 
 GUARDED = {"401", "403", "429"}
 POSTED = GUARDED | {"400", "413", "415", "422"}
@@ -187,3 +188,123 @@ def test_scene_path_pattern_agrees_with_validate_scene_path(path: str) -> None:
 )
 def test_scene_path_pattern_edge_cases(path: str) -> None:
     assert (AS_ECMA.match(path) is not None) == valid(path), repr(path)
+
+
+# --- the game's answers are mapped to the panel's own ------------------------------
+
+#: A "Godot" whose bridge answers /status (with its own pid, so the panel adopts it as
+#: its game) and refuses or fails each scene request in its own way.
+FAKE_GAME = r"""
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+IDENTITY = {"protocol": "spacetime-bridge/1", "version": "0", "godot_version": "4.5",
+            "pid": os.getpid(), "project": "fake", "http_port": 0, "telemetry_port": 0}
+SERVICE = {"service_name": "x", "port": 1, "state": 0, "retry_count": 0, "last_activity": 0}
+LOADS = {
+    "res://boom.tscn": (500, {"error": "InternalError", "message": "boom"}),
+    "res://locked.tscn": (401, {"error": "Unauthorized", "message": "Invalid or missing API key"}),
+    "res://gone.tscn": (404, {"error": "NotFound", "message": "Scene not found: res://gone.tscn"}),
+    "res://odd.tscn": (400, {"error": "BadRequest", "message": "not a scene this game loads"}),
+}
+
+
+class Bridge(BaseHTTPRequestHandler):
+    def answer(self, status, body, kind="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        bodies = {
+            "/status": {"debug_adapter": SERVICE, "language_server": SERVICE,
+                        "overall_ready": False, "bridge": IDENTITY},
+            "/scene": {"loaded": True, "loading": False, "name": "vr_main",
+                       "path": "res://vr_main.tscn"},
+            "/player": {"spawned": True, "position": [0, 0, 0]},
+        }
+        if self.path in bodies:
+            self.answer(200, bodies[self.path])
+        else:
+            self.answer(404, {"error": "NotFound", "message": "No route " + self.path})
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/scene/reload":
+            self.answer(409, {"error": "Conflict", "message": "No scene is loaded"})
+            return
+        path = json.loads(raw or b"{}").get("path")
+        if path == "res://crash.tscn":  # not JSON, several lines: a crashed handler
+            self.answer(500, b"Traceback (most recent call last):\n  OSError: too long\n",
+                        "text/plain")
+            return
+        self.answer(*LOADS.get(path, (202, {"status": "loading", "path": path})))
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["SPACETIME_HTTP_PORT"])), Bridge).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """A `serve` whose game is FAKE_GAME, running (its bridge found by its pid)."""
+    tmp = tmp_path_factory.mktemp("gateway")
+    project = tmp / "project"
+    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
+    godot = tmp / "fake-godot"
+    godot.write_text(f"#!{sys.executable}\n{FAKE_GAME}", encoding="utf-8")
+    godot.chmod(0o755)
+    serve = Serve(tmp=tmp, project=project)
+    try:
+        serve.start("--godot-path", str(godot))
+        wait_until(lambda: serve.game()["state"] == "RUNNING", 20, "the fake game to run")
+        yield serve
+    finally:
+        serve.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("scene", "says"),
+    [
+        ("res://boom.tscn", "the game failed: boom (HTTP 500 from its bridge)"),
+        ("res://crash.tscn", "the game failed: Traceback (most recent call last): OSError: too"),
+        ("res://locked.tscn", "the game refused the request: Invalid or missing API key (HTTP 401"),
+    ],
+)
+def test_a_game_that_fails_or_refuses_is_a_502_with_its_message(
+    gateway: Serve, scene: str, says: str
+) -> None:
+    message = problem(gateway.post("/scene/load", json={"path": scene}), 502)
+    assert message.startswith(says), message
+    assert gateway.post("/scene/load", json={"path": scene}).json()["error"] == "Bad Gateway"
+
+
+def test_what_the_user_can_fix_keeps_its_status_with_the_games_message(gateway: Serve) -> None:
+    gone = problem(gateway.post("/scene/load", json={"path": "res://gone.tscn"}), 404)
+    assert gone == "the game says: Scene not found: res://gone.tscn"
+    odd = problem(gateway.post("/scene/load", json={"path": "res://odd.tscn"}), 400)
+    assert odd == "the game says: not a scene this game loads"
+    assert problem(gateway.post("/scene/reload"), 409) == "the game says: No scene is loaded"
+    # And a scene the game takes is taken.
+    loading = gateway.post("/scene/load", json={"path": "res://scenes/test_room.tscn"})
+    assert loading.status_code == 202, loading.text
+
+
+def test_an_over_long_scene_name_is_a_400_before_the_game_is_asked(panel: Serve) -> None:
+    # The issue's case: a name of 251 characters (256 bytes with .tscn) was a 500.
+    message = problem(panel.post("/scene/load", json={"path": "res://" + "a" * 251 + ".tscn"}), 400)
+    assert "256 bytes, over 255" in message and len(message) < 200
+    long_path = "res://" + "/".join(["d" * 200] * 6) + "/x.tscn"  # 1,219 bytes
+    assert "over 1024" in problem(panel.post("/scene/load", json={"path": long_path}), 400)
+
+
+def test_the_document_bounds_the_scene_path(document: dict[str, Any]) -> None:
+    path = document["components"]["schemas"]["SceneRequest"]["properties"]["path"]
+    assert path["maxLength"] == 1024
+    assert "255 bytes" in path["description"]

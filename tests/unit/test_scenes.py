@@ -117,3 +117,28 @@ def test_absolute_path_after_res_prefix_is_refused() -> None:
 def test_scene_file_never_leaves_the_project(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidScenePath):
         scene_file(tmp_path, "res:///etc/passwd.tscn")
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("res://" + "a" * 251 + ".tscn", "a name of 256 bytes, over 255"),
+        ("res://" + "é" * 126 + ".tscn", "a name of 257 bytes, over 255"),
+        ("res://" + "d" * 256 + "/x.tscn", "a name of 256 bytes, over 255"),
+        ("res://" + "/".join(["d" * 255] * 4) + "/x.tscn", "1036 bytes long, over 1024"),
+    ],
+)
+def test_over_long_names_and_paths_are_refused_in_one_short_line(path: str, reason: str) -> None:
+    with pytest.raises(InvalidScenePath) as info:
+        validate_scene_path(path)
+    message = str(info.value)
+    assert reason in message
+    assert "\n" not in message and len(message) < 160  # the path is cut, not echoed whole
+
+
+def test_the_longest_name_and_path_are_accepted() -> None:
+    name = "res://" + "a" * 250 + ".tscn"  # 255 bytes of name
+    assert validate_scene_path(name) == name
+    path = "res://" + "/".join(["d" * 254] * 3) + "/" + "b" * 248 + ".tscn"
+    assert len(path.encode()) == 1024
+    assert validate_scene_path(path) == path

@@ -167,7 +167,10 @@ func _scene_load(request: HttpRequestReader) -> Dictionary:
 			400,
 			"BadRequest",
 			(
-				"Scene path must be res://... ending in .tscn or .scn, without '..' (got %s)"
+				(
+					"Scene path must be res://... ending in .tscn or .scn, without '..', "
+					+ "no name over 255 bytes (got %s)"
+				)
 				% path.c_escape()
 			)
 		)

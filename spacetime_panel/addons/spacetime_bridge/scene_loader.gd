@@ -10,6 +10,9 @@ extends RefCounted
 const SCENE_PREFIX := "res://"
 const SCENE_SUFFIXES: Array[String] = [".tscn", ".scn"]
 const FORBIDDEN_IN_PATH: Array[String] = ["..", ":", "\\"]
+## The longest file or folder name, and the longest path (res:// included), in UTF-8 bytes.
+const MAX_NAME_BYTES := 255
+const MAX_PATH_BYTES := 1024
 
 ## When valid, called with the res:// path instead of loading it.
 var changer: Callable = Callable()
@@ -29,13 +32,19 @@ var _events: Array[Dictionary] = []
 
 ## The path rule of scene_paths.json: res://, no "..", no ":" or leading "/"
 ## after the prefix, no backslash or NUL (nor U+FFFD, what Godot makes of a NUL),
-## ends in .tscn or .scn (case-sensitive).
+## ends in .tscn or .scn (case-sensitive), no name over 255 bytes and no path
+## over 1024 bytes in UTF-8.
 static func is_valid_scene_path(path: String) -> bool:
 	if not path.begins_with(SCENE_PREFIX):
 		return false
 	var rest: String = path.substr(SCENE_PREFIX.length())
 	if rest.begins_with("/"):
 		return false
+	if path.to_utf8_buffer().size() > MAX_PATH_BYTES:
+		return false
+	for name: String in rest.split("/"):
+		if name.to_utf8_buffer().size() > MAX_NAME_BYTES:
+			return false
 	for forbidden: String in FORBIDDEN_IN_PATH:
 		if rest.contains(forbidden):
 			return false
