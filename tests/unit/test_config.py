@@ -406,3 +406,63 @@ def test_probe_intervals_are_settings() -> None:
     assert settings.probes.handshake_interval == 60
     assert settings.probes.check_interval == 2.0
     assert settings.probes.dap_handshake is False
+
+
+# --- layering through pydantic-settings ----------------------------------------------
+
+
+def test_a_bad_value_in_the_file_is_reported_even_when_a_higher_layer_sets_it(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path / "config.toml", "[api]\nport = 70000\n")
+    err = config_error(config_file=config, environ={"SPACETIME_MANAGER_PORT": "9000"})
+    assert err.source == f"config file {config}"
+    assert err.key == "api.port"
+
+
+def test_the_lower_layer_is_blamed_first_when_two_are_wrong(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.toml", "[api]\nport = 70000\n")
+    err = config_error(config_file=config, environ={"SPACETIME_HTTP_PORT": "abc"})
+    assert err.source == f"config file {config}"
+
+
+def test_an_empty_variable_turns_an_optional_setting_off(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.toml", 'state_dir = "state"\n')
+    settings = load(config_file=config, environ={"SPACETIME_STATE_DIR": ""})
+    assert settings.state_dir is None
+
+
+def test_debug_mode_outranks_the_files_log_level_but_not_a_flag(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.toml", '[logging]\nlevel = "WARNING"\n')
+    assert load(config_file=config, environ={"DEBUG_MODE": "yes"}).logging.level == "DEBUG"
+    flag = Override(key="logging.level", value="error", flag="--log-level")
+    settings = load(config_file=config, environ={"DEBUG_MODE": "yes"}, overrides=[flag])
+    assert settings.logging.level == "ERROR"
+
+
+def test_a_list_flag_given_as_text_is_split_on_commas() -> None:
+    flag = Override(key="ports.http_fallbacks", value="9001, 9002", flag="--http-fallbacks")
+    assert load(overrides=[flag]).ports.http_fallbacks == (9001, 9002)
+
+
+def test_a_variable_naming_a_whole_area_is_an_error() -> None:
+    err = config_error(environ={"SPACETIME__API": '{"port": 9000}'})
+    assert str(err) == "environment SPACETIME__API: api: is a group of settings, not one setting"
+
+
+def test_a_variable_reaching_below_a_setting_is_an_unknown_setting() -> None:
+    err = config_error(environ={"SPACETIME__API__PORT__NUMBER": "9000"})
+    assert str(err) == "environment SPACETIME__API__PORT__NUMBER: api.port.number: unknown setting"
+
+
+def test_keys_in_the_config_file_are_matched_exactly(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.toml", "[API]\nport = 9000\n")
+    assert config_error(config_file=config).key == "API"
+
+
+def test_a_bad_item_in_a_list_variable_is_blamed_on_the_variable() -> None:
+    err = config_error(environ={"SPACETIME__PORTS__HTTP_FALLBACKS": "9001, 99999"})
+    assert str(err) == (
+        "environment SPACETIME__PORTS__HTTP_FALLBACKS: ports.http_fallbacks: "
+        "must be at most 65535 (got 99999)"
+    )
