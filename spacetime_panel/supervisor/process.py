@@ -25,7 +25,6 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import overload
 
 import psutil
 
@@ -157,18 +156,8 @@ class GodotProcess:
             process._transports.append(transport)
         return process
 
-    @overload
     @classmethod
-    def adopt(cls, pid: int, create_time: float) -> GodotProcess | None: ...
-
-    @overload
-    @classmethod
-    def adopt(cls, pid: int, create_time: float, command: Sequence[str]) -> GodotProcess: ...
-
-    @classmethod
-    def adopt(
-        cls, pid: int, create_time: float, command: Sequence[str] | None = None
-    ) -> GodotProcess | None:
+    def adopt(cls, pid: int, create_time: float, command: Sequence[str]) -> GodotProcess:
         """Take charge of a process a previous panel started, if it is still that process.
 
         The process's handle (its pidfd, kqueue event or Windows handle) is
@@ -176,23 +165,8 @@ class GodotProcess:
         the command line, against the record) are about the process that
         will be watched; a pid recycled in between is seen as an exit. Its
         output pipes went with the previous panel, so no output is read.
-        Raises `NotAdopted` with the reason otherwise.
-
-        The older form without `command` does not compare the command line
-        and returns None (the reason in the log) instead of raising.
+        Raises `NotAdopted`, saying why, otherwise.
         """
-        if command is not None:
-            return cls._take_over(pid, create_time, command)
-        try:
-            return cls._take_over(pid, create_time, None)
-        except NotAdopted as refusal:
-            log.warning("not adopting pid %d: %s", pid, refusal)
-            return None
-
-    @classmethod
-    def _take_over(
-        cls, pid: int, create_time: float, command: Sequence[str] | None
-    ) -> GodotProcess:
         loop = asyncio.get_running_loop()
         try:
             watch = open_exit_watch(pid, loop)
@@ -284,8 +258,6 @@ def identity_problem(pid: int, create_time: float, command: Sequence[str] | None
             )
         if process.status() == psutil.STATUS_ZOMBIE:
             return f"pid {pid} has ended"
-        if command is None:
-            return None
         if not command:
             return f"the record of pid {pid} has no command line to check"
         cmdline = process.cmdline()
@@ -295,6 +267,8 @@ def identity_problem(pid: int, create_time: float, command: Sequence[str] | None
         return f"pid {pid} cannot be inspected (access denied)"
     except psutil.Error as error:
         return f"pid {pid} cannot be inspected: {error}"
+    if not cmdline:
+        return f"pid {pid} shows no command line (a process being started, or not a program)"
     if not same_command(cmdline, command):
         return (
             f"pid {pid} runs {_shown(cmdline)}, not the recorded {_shown(command)} "

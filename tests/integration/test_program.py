@@ -239,6 +239,8 @@ async def test_adopted_process_exit_is_seen(
         state = StateFile(tmp_path / "state.json")
 
         command = [str(part) for part in orphan.args]
+        # Its command line is readable once its exec is complete, a moment after Popen returns.
+        await eventually(lambda: psutil.Process(orphan.pid).cmdline() == command)
         record = LaunchRecord(orphan.pid, psutil.Process(orphan.pid).create_time(), command)
         program = make_program(SLEEPER, state_file=state)
         programs.append(program)

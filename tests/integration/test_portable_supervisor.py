@@ -1,0 +1,246 @@
+"""The supervisor's paths for systems without pidfd or process groups, forced on Linux.
+
+SPACETIME_SUPERVISOR_EXIT_WATCH=poll is the psutil polling watch (the last
+resort where there is no pidfd, kqueue or process handle);
+SPACETIME_SUPERVISOR_STOP=tree is the stop through the psutil process tree
+(the Windows path, without its CTRL_BREAK). The signal fallback is the one
+of loops without `add_signal_handler` (Windows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import psutil
+import pytest
+
+from spacetime_panel.stop_signals import on_stop_signals
+from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV
+from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.supervisor.process import KILL_GRACE, GodotProcess
+from spacetime_panel.supervisor.process_tree import STOP_PATH_ENV
+from spacetime_panel.supervisor.program import SupervisedProgram, Timing
+from tests.conftest import TIME_SCALE, eventually, wait_until
+from tests.integration.conftest import Serve, alive
+from tests.integration.test_program import SLEEPER, child, make_program, texts
+
+WAIT = 20 * TIME_SCALE
+
+STUBBORN_TREE = child(
+    """
+    import signal, subprocess, sys, time
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    grandchild = subprocess.Popen([sys.executable, "-c", code])
+    print("grandchild", grandchild.pid, flush=True)
+    while True: time.sleep(1)
+    """
+)
+
+
+@pytest.fixture
+def forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The non-pidfd watch and the non-process-group stop; process groups cannot be used."""
+    monkeypatch.setenv(EXIT_WATCH_ENV, "poll")
+    monkeypatch.setenv(STOP_PATH_ENV, "tree")
+
+    def no_group(*_: object) -> None:
+        raise AssertionError("the tree stop path used a process group")
+
+    monkeypatch.setattr(os, "killpg", no_group)
+    monkeypatch.setattr(os, "getpgid", no_group)
+    yield
+
+
+@pytest.fixture
+async def programs() -> AsyncIterator[list[SupervisedProgram]]:
+    made: list[SupervisedProgram] = []
+    yield made
+    for program in made:
+        await program.close(stop_process=True)
+
+
+async def test_polling_watch_sees_the_exit_and_its_code(forced: None) -> None:
+    process = await GodotProcess.spawn(
+        child("import sys; sys.exit(3)"), env=dict(os.environ), cwd=None, sink=lambda *_: None
+    )
+    assert process.exit_watch == "poll"
+    assert await asyncio.wait_for(process.exited, WAIT) == 3
+    process.close_pipes()
+
+
+async def test_polling_watch_sees_a_killed_game_and_it_is_restarted(
+    forced: None, programs: list[SupervisedProgram]
+) -> None:
+    program = make_program(SLEEPER)
+    programs.append(program)
+    program.start()
+    await program.wait_for(lambda: program.state is ProgramState.RUNNING, WAIT)
+    first = program.status().pid
+    assert first is not None and program.process is not None
+    assert program.process.exit_watch == "poll"
+
+    psutil.Process(first).kill()
+
+    await program.wait_for(lambda: program.status().restarts == 1, WAIT)
+    assert program.status().last_exit_code == -signal.SIGKILL
+    await program.wait_for(lambda: program.state is ProgramState.RUNNING, WAIT)
+
+
+async def test_tree_stop_leaves_nothing_behind_and_is_bounded(
+    forced: None, programs: list[SupervisedProgram]
+) -> None:
+    stop_timeout = 0.5
+    program = make_program(STUBBORN_TREE, timing=Timing(stop_timeout=stop_timeout))
+    programs.append(program)
+    program.start()
+    await eventually(lambda: any(t.startswith("grandchild") for t in texts(program)))
+    grandchild = int(next(t for t in texts(program) if t.startswith("grandchild")).split()[1])
+    pid = program.status().pid
+    assert pid is not None
+
+    began = time.monotonic()
+    status = await program.stop()
+    took = time.monotonic() - began
+
+    assert status.state is ProgramState.STOPPED
+    assert not alive(pid)
+    assert not alive(grandchild), "the grandchild that ignores SIGTERM outlived the stop"
+    assert took < stop_timeout + KILL_GRACE
+
+
+async def test_stop_of_a_child_that_ignores_sigterm_returns_in_time(
+    forced: None, programs: list[SupervisedProgram]
+) -> None:
+    deaf = child(
+        """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("deaf", flush=True)
+        while True: time.sleep(1)
+        """
+    )
+    program = make_program(deaf, timing=Timing(stop_timeout=0.5))
+    programs.append(program)
+    program.start()
+    await eventually(lambda: "deaf" in texts(program))
+    pid = program.status().pid
+    assert pid is not None
+
+    began = time.monotonic()
+    status = await program.stop()
+
+    assert time.monotonic() - began < 0.5 + KILL_GRACE
+    assert status.last_exit_code == -signal.SIGKILL
+    assert not alive(pid)
+
+
+async def test_leaving_a_game_running_does_not_wait_for_it(
+    forced: None, programs: list[SupervisedProgram]
+) -> None:
+    program = make_program(SLEEPER)
+    program.start()
+    await program.wait_for(lambda: program.state is ProgramState.RUNNING, WAIT)
+    pid = program.status().pid
+    assert pid is not None
+    try:
+        began = time.monotonic()
+        await program.close(stop_process=False)
+        assert time.monotonic() - began < 2
+        assert alive(pid)
+    finally:
+        psutil.Process(pid).kill()
+
+
+def test_quitting_serve_with_a_game_running_returns_within_2s(serve: Serve) -> None:
+    # The whole panel on the forced paths: its quit must not wait for the game.
+    serve.start("--leave-running", env={EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree"})
+    pid = serve.wait_healthy()["godot_process"]["pid"]
+
+    began = time.monotonic()
+    assert serve.stop_panel(signal.SIGTERM) == 0
+    took = time.monotonic() - began
+
+    assert took < 2, f"the panel took {took:.2f} s to quit"
+    assert alive(pid), "the game is left running for the next panel to adopt"
+    serve.start(env={EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree"})
+    assert serve.wait_healthy()["godot_process"]["pid"] == pid
+    assert serve.game()["adopted"] is True
+
+
+def test_serve_stops_a_stubborn_tree_on_the_forced_paths(serve: Serve) -> None:
+    # The simulated game starts a grandchild that ignores SIGTERM (sim.faults.spawn_stubborn_child).
+    forced = {EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree", "SPACETIME_SIM_SPAWN_CHILD": "1"}
+    serve.start("--stop-timeout", "1", env=forced)
+    pid = serve.wait_healthy()["godot_process"]["pid"]
+    grandchild = wait_until(
+        lambda: next(
+            (int(t.split()[-1]) for t in serve.log_lines() if t.startswith("sim: spawned child")),
+            None,
+        ),
+        10,
+        "the grandchild's pid",
+    )
+    serve.godot_pids.add(grandchild)
+    assert alive(grandchild)
+
+    began = time.monotonic()
+    response = serve.post("/stop", json={})
+    took = time.monotonic() - began
+
+    assert response.status_code == 200
+    assert response.json()["programs"]["game"]["state"] == "STOPPED"
+    assert took < 1 + KILL_GRACE + 1  # stop timeout, the kill's grace, the HTTP round trip
+    assert not alive(pid)
+    assert not alive(grandchild), "the grandchild that ignores SIGTERM outlived the stop"
+
+
+class LoopWithoutSignals(asyncio.SelectorEventLoop):
+    """A loop like Windows' ones: no add_signal_handler."""
+
+    def add_signal_handler(self, sig: int, callback: object, *args: object) -> None:
+        raise NotImplementedError
+
+
+def test_stop_signals_fall_back_where_the_loop_has_none() -> None:
+    loop = LoopWithoutSignals()
+    try:
+        stop = asyncio.Event()
+
+        async def wait_for_signal() -> float:
+            restore = on_stop_signals(asyncio.get_running_loop(), stop.set)
+            try:
+                began = time.monotonic()
+                os.kill(os.getpid(), signal.SIGTERM)
+                await asyncio.wait_for(stop.wait(), WAIT)
+                return time.monotonic() - began
+            finally:
+                restore()
+
+        took = loop.run_until_complete(wait_for_signal())
+        assert took < 1
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back
+    finally:
+        loop.close()
+
+
+def test_stop_signals_use_the_loop_where_it_has_them() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        stop = asyncio.Event()
+
+        async def wait_for_signal() -> None:
+            restore = on_stop_signals(asyncio.get_running_loop(), stop.set)
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                await asyncio.wait_for(stop.wait(), WAIT)
+            finally:
+                restore()
+
+        loop.run_until_complete(wait_for_signal())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        loop.close()
