@@ -39,6 +39,7 @@ from spacetime_panel.api.docs import (
     ProgramsAnswer,
     SceneLoading,
     Services,
+    StartAnswer,
     document_bearer,
     errors,
     install_docs,
@@ -249,8 +250,8 @@ def create_app(
     @app.post(
         "/start",
         status_code=202,
-        summary="Launch Godot (clears a FATAL state)",
-        response_model=ProgramsAnswer,
+        summary="Launch Godot (clears a FATAL state); during a stop, once the stop ends",
+        response_model=StartAnswer,
         responses=control,
         openapi_extra=JSON_BODY,
     )
@@ -258,8 +259,15 @@ def create_app(
         which = request.program if request else "all"
         if (refusal := select_error(which)) is not None:
             return refusal
-        controller.start(which)
-        return JSONResponse({"programs": programs()}, status_code=202)
+        queued = controller.start(which)
+        if queued:
+            names = " and ".join(queued)
+            verb = "is" if len(queued) == 1 else "are"
+            message = f"{names} {verb} stopping: the start follows when the stop ends"
+        else:
+            message = "start requested"
+        body = {"programs": programs(), "queued": queued, "message": message}
+        return JSONResponse(body, status_code=202)
 
     @app.post(
         "/stop",

@@ -69,10 +69,19 @@ class ProgramJson(BaseModel):
     last_exit_code: int | None
     last_failure: str | None
     adopted: bool
+    #: A start asked for during a stop: it happens when the stop ends.
+    start_queued: bool = False
 
 
 class ProgramsAnswer(BaseModel):
     programs: dict[str, ProgramJson]
+
+
+class StartAnswer(ProgramsAnswer):
+    """/start's answer: a program that is stopping starts when its stop ends (`queued`)."""
+
+    queued: list[str] = Field(examples=[["game"]])
+    message: str = Field(examples=["game is stopping: it will start when the stop ends"])
 
 
 class SceneLoading(BaseModel):

@@ -224,9 +224,7 @@ class Controller:
             if record is not None and program.adopt(record):
                 log.info("adopted %s (pid %d) from a previous run", name, record.pid)
                 continue
-            if record is not None and self._state_file is not None:
-                self._state_file.forget(name)
-            program.start()
+            program.start()  # a record that was not adopted is forgotten by adopt()
 
     async def close(self) -> None:
         """Stop everything (unless configured to leave Godot running for the next panel)."""
@@ -246,9 +244,13 @@ class Controller:
             raise KeyError(f"{which} is not enabled in this panel's settings")
         return [program]
 
-    def start(self, which: str = "all") -> None:
-        for program in self._select(which):
-            program.start()
+    def start(self, which: str = "all") -> list[str]:
+        """Launch the program(s); a launch also clears a FATAL failure count.
+
+        Returns the names whose start is queued behind a stop in progress: they
+        start when that stop ends ("will start when the stop ends").
+        """
+        return [program.name for program in self._select(which) if program.start()]
 
     async def stop(self, which: str = "all") -> None:
         await asyncio.gather(*(p.stop() for p in self._select(which)))
@@ -445,7 +447,15 @@ class Controller:
             player_timeout=self.settings.supervisor.player_timeout,
             now=datetime.now(),
             services=self.monitor.snapshot(),
+            warnings=self.warnings(),
         )
+
+    def warnings(self) -> list[str]:
+        """What the user should know but that blocks nothing, each once (e.g. a state
+        file that cannot be written: the game is supervised, but a restarted panel
+        will not adopt it)."""
+        found = (w for p in self.programs.values() for w in p.status().warnings)
+        return list(dict.fromkeys(found))
 
     def logs(self, lines: int) -> list[OutputLine]:
         """The last `lines` lines of every program, oldest first."""

@@ -286,15 +286,16 @@ class SupervisedProgram:
     ) -> asyncio.Task[None]:
         """Run `coroutine` as a task whose exception becomes an event for the machine."""
 
-        async def guarded() -> None:
-            try:
-                await coroutine
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled():
+                return
+            error = task.exception()
+            if isinstance(error, Exception):
                 self._task_failed(what, error, stop=stop)
 
-        return asyncio.create_task(guarded())
+        task = asyncio.create_task(coroutine)
+        task.add_done_callback(done)
+        return task
 
     def _task_failed(self, what: str, error: BaseException, *, stop: bool) -> None:
         reason = f"{what} failed: {type(error).__name__}: {error}"
