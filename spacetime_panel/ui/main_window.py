@@ -362,15 +362,16 @@ class MainWindow(QMainWindow):
         pending.append(line)
 
     def _take_pending_lines(self) -> list[OutputLine]:
-        """The queued lines for the log view, after a note of those it let go, if any."""
+        """The queued lines for the log view; a note of those it let go, if any, takes
+        the oldest one's place (the view holds no more than the queue)."""
         lines = list(self._pending_lines)
         self._pending_lines.clear()
         if self._pending_dropped:
             note = (
-                f"{self._pending_dropped} earlier lines are not shown here (the window was "
-                "hidden); the programs' log files have them"
+                f"{self._pending_dropped + 1} earlier lines are not shown here (the window "
+                "was hidden); the programs' log files have them"
             )
-            lines.insert(0, OutputLine(time.time(), "panel", "supervisor", note))
+            lines[0] = OutputLine(lines[0].timestamp, "panel", "supervisor", note)
             self._pending_dropped = 0
         return lines
 
