@@ -117,7 +117,9 @@ class PollingWatch(ExitWatch):
     ) -> None:
         self._loop = loop
         self._popen = popen
-        self._process = psutil.Process(pid)  # raises NoSuchProcess when it is gone
+        # A psutil handle remembers the start time: a recycled pid then reads as ended.
+        # Raises NoSuchProcess when the process is gone (our own child cannot be).
+        self._process = psutil.Process(pid) if popen is None else None
         self._interval = interval
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -137,6 +139,7 @@ class PollingWatch(ExitWatch):
     def has_exited(self) -> bool:
         if self._popen is not None:
             return self._popen.poll() is not None
+        assert self._process is not None
         try:
             return not self._process.is_running() or self._process.status() == psutil.STATUS_ZOMBIE
         except psutil.Error:
@@ -274,9 +277,22 @@ def open_exit_watch(
 ) -> ExitWatch:
     """Open the best watch on `pid` (or the `kind` asked for, else the environment's).
 
-    Raises ProcessLookupError when the process is already gone.
+    Raises ProcessLookupError when the process is already gone, another OSError
+    when it cannot be watched.
     """
     kind = kind or requested_kind()
+    try:
+        return _open(pid, loop, popen, kind)
+    except ProcessLookupError:
+        if popen is None:
+            raise
+        # Our own child that ended already (kqueue refuses a zombie): Popen.poll() sees it.
+        return PollingWatch(pid, loop, popen=popen)
+
+
+def _open(
+    pid: int, loop: asyncio.AbstractEventLoop, popen: subprocess.Popen[bytes] | None, kind: str
+) -> ExitWatch:
     if kind in ("auto", "pidfd") and hasattr(os, "pidfd_open"):
         try:
             return PidfdWatch(pid, loop)
@@ -296,5 +312,5 @@ def open_exit_watch(
         return PollingWatch(pid, loop, popen=popen)
     except psutil.NoSuchProcess:
         raise ProcessLookupError(pid) from None
-    except psutil.Error as error:
-        raise ProcessLookupError(pid) from error
+    except psutil.Error as error:  # AccessDenied: someone else's process
+        raise PermissionError(f"pid {pid}: {error}") from error

@@ -41,6 +41,8 @@ _IS_POSIX = os.name == "posix"
 START_TIME_TOLERANCE = 0.05
 #: How long a stop waits, after its kill, for the tree to be gone: the margin over stop_timeout.
 KILL_GRACE = 2.0
+#: How often the process tree is looked at where there is no process group to stop (s).
+TREE_REFRESH = 1.0
 
 
 class SpawnError(Exception):
@@ -95,6 +97,11 @@ class GodotProcess:
         except psutil.Error:
             leader = None
         self._tree = ProcessTree(leader, use_group=uses_process_group() and self._leads_group())
+        self._tree_refresh: asyncio.TimerHandle | None = None
+        if not self._tree.use_group:
+            # Without a process group, a descendant is only found while its parent lives:
+            # the tree is looked at now and then, so that an orphan is still known.
+            self._refresh_tree()
         watch.start(self._on_exit)
 
     @property
@@ -188,7 +195,17 @@ class GodotProcess:
 
     # --- exit ------------------------------------------------------------------------
 
+    def _refresh_tree(self) -> None:
+        self._tree.snapshot()
+        self._tree_refresh = self._loop.call_later(TREE_REFRESH, self._refresh_tree)
+
+    def _stop_refreshing(self) -> None:
+        if self._tree_refresh is not None:
+            self._tree_refresh.cancel()
+            self._tree_refresh = None
+
     def _on_exit(self) -> None:
+        self._stop_refreshing()
         code: int | None = None
         if self._popen is not None:
             # The process has ended: this reaps it without waiting.
@@ -235,6 +252,7 @@ class GodotProcess:
     def detach(self) -> None:
         """Stop watching and reading without touching the process (it keeps running)."""
         self._watch.close()
+        self._stop_refreshing()
         self.close_pipes()
 
     def close_pipes(self) -> None:

@@ -56,9 +56,12 @@ class ProcessTree:
         return list(self._members.values())
 
     def snapshot(self) -> None:
-        """Remember the leader's current descendants (those already known stay known)."""
+        """Remember the leader's current descendants (those known and alive stay known)."""
         if self.leader is None:
             return
+        for pid, member in list(self._members.items()):
+            if not _alive(member):
+                del self._members[pid]
         with contextlib.suppress(psutil.Error):
             for member in self.leader.children(recursive=True):
                 self._members.setdefault(member.pid, member)

@@ -19,7 +19,8 @@ import psutil
 import pytest
 
 from spacetime_panel.stop_signals import on_stop_signals
-from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV
+from spacetime_panel.supervisor import exit_watch
+from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV, ExitWatch
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.process import KILL_GRACE, GodotProcess
 from spacetime_panel.supervisor.process_tree import STOP_PATH_ENV
@@ -110,6 +111,43 @@ async def test_tree_stop_leaves_nothing_behind_and_is_bounded(
     assert not alive(pid)
     assert not alive(grandchild), "the grandchild that ignores SIGTERM outlived the stop"
     assert took < stop_timeout + KILL_GRACE
+
+
+async def test_tree_leftovers_of_a_crash_are_killed(
+    forced: None, programs: list[SupervisedProgram]
+) -> None:
+    # Without a process group, the orphaned grandchild is known from the tree's last look.
+    program = make_program(STUBBORN_TREE, timing=Timing(stop_timeout=0.5))
+    programs.append(program)
+    program.start()
+    await eventually(lambda: any(t.startswith("grandchild") for t in texts(program)))
+    grandchild = int(next(t for t in texts(program) if t.startswith("grandchild")).split()[1])
+    process = program.process
+    assert process is not None
+    await eventually(
+        lambda: grandchild in [m.pid for m in process._tree.members], what="a look at the tree"
+    )
+
+    psutil.Process(process.pid).kill()
+
+    await program.wait_for(lambda: program.status().restarts == 1, WAIT)
+    await eventually(lambda: not alive(grandchild), what="the orphaned grandchild killed")
+
+
+async def test_an_own_child_that_ended_before_its_watch_opened_is_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # kqueue refuses a zombie: the spawn then watches its own child with Popen.poll().
+    def refuse(*_: object) -> ExitWatch:
+        raise ProcessLookupError
+
+    monkeypatch.setattr(exit_watch, "_open", refuse)
+    process = await GodotProcess.spawn(
+        child("import sys; sys.exit(5)"), env=dict(os.environ), cwd=None, sink=lambda *_: None
+    )
+    assert process.exit_watch == "poll"
+    assert await asyncio.wait_for(process.exited, WAIT) == 5
+    process.close_pipes()
 
 
 async def test_stop_of_a_child_that_ignores_sigterm_returns_in_time(
