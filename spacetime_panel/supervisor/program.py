@@ -228,6 +228,8 @@ class SupervisedProgram:
         """On panel exit: stop the program, or leave it running for the next panel to adopt."""
         if stop_process:
             await self.stop()
+            while self.state not in SETTLED:
+                await self.stop()  # a start queued behind the stop has begun: stop it too
         else:
             self._cancel_checks()
             if self._retry is not None:

@@ -270,6 +270,24 @@ async def test_a_start_during_a_stop_happens_when_the_stop_ends(
     assert program.status().restarts == 0 and program.status().last_failure is None
 
 
+async def test_quitting_the_panel_during_a_stop_stops_a_start_queued_behind_it(
+    programs: list[SupervisedProgram],
+) -> None:
+    program = make_program(STUBBORN, timing=Timing(stop_timeout=0.5, check_interval=30))
+    programs.append(program)
+    program.start()
+    await program.wait_for(lambda: program.state is S.RUNNING, WAIT)
+
+    closing = asyncio.create_task(program.close(stop_process=True))
+    await program.wait_for(lambda: program.state is S.STOPPING, WAIT)
+    assert program.start() is True  # a Launch that arrives while the panel quits
+    await asyncio.wait_for(closing, WAIT)
+
+    # Nothing is left running: a game started after the panel quit would be nobody's.
+    assert program.state is S.STOPPED
+    assert program.status().pid is None
+
+
 # --- end to end, through `serve` -------------------------------------------------------
 
 
