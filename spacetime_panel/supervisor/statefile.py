@@ -2,7 +2,9 @@
 
 One small JSON file: `{"game": {"pid": 123, "create_time": 1733140200.5, ...}}`.
 Written atomically (temporary file, then rename) so that a panel killed
-mid-write never leaves half a file behind.
+mid-write never leaves half a file behind. `record` and `forget` raise OSError
+when the folder cannot be written; the supervisor turns that into a warning
+(the program is supervised all the same; only adoption after a restart is lost).
 """
 
 from __future__ import annotations
@@ -65,8 +67,14 @@ class StateFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         payload = {name: asdict(record) for name, record in records.items()}
-        temporary.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            # A full disk must not also leave half a temporary file behind.
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
         if not records:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()

@@ -234,6 +234,20 @@ async def test_a_state_folder_under_a_file_is_a_warning(
     assert program.state is S.STOPPED
 
 
+async def test_a_state_file_that_cannot_replace_its_target_leaves_no_temporary_behind(
+    programs: list[SupervisedProgram], tmp_path: Path
+) -> None:
+    (tmp_path / "launched.json").mkdir()  # a folder where the file should be
+    state = StateFile(tmp_path / "launched.json")
+    program = make_program(SLEEPER, state_file=state)
+    programs.append(program)
+    program.start()
+    await program.wait_for(lambda: program.state is S.RUNNING, WAIT)
+    (warning,) = program.status().warnings
+    assert "(Is a directory)" in warning
+    assert not (tmp_path / "launched.tmp").exists()
+
+
 # --- a start during a stop --------------------------------------------------------------
 
 STUBBORN = child(
