@@ -254,8 +254,13 @@ class MainWindow(QMainWindow):
         task.add_done_callback(self._tasks.discard)
 
     def launch(self) -> None:
-        self.controller.start()
-        self.statusBar().showMessage("launching…", 3000)
+        """Start what is not running; a program still stopping starts when its stop ends."""
+        queued = self.controller.start()
+        if queued:
+            names = " and ".join(queued)
+            self.statusBar().showMessage(f"{names} will start when the stop ends", 8000)
+        else:
+            self.statusBar().showMessage("launching…", 3000)
 
     def stop_all(self) -> None:
         self._run(self.controller.stop(), "Stop")
@@ -442,7 +447,8 @@ class MainWindow(QMainWindow):
         return TrayState(
             window_visible=self.isVisible(),
             game_state=game.state.value if game is not None else "none",
-            can_launch=bool(states & (settled | {ProgramState.BACKOFF})),
+            # A Launch during a stop is queued: it starts when the stop ends.
+            can_launch=bool(states & (settled | {ProgramState.BACKOFF, ProgramState.STOPPING})),
             can_stop=bool(states - settled),
             can_restart=bool(statuses),
             can_reload=game is not None and game.state is ProgramState.RUNNING,

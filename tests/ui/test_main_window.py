@@ -63,6 +63,30 @@ def test_launch_turns_the_services_up(run_panel: Callable[..., None]) -> None:
     run_panel(scenario)
 
 
+def test_launch_during_a_stop_says_the_game_starts_when_the_stop_ends(
+    run_panel: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The simulator's grandchild ignores SIGTERM: a stop lasts its stop timeout (2 s).
+    monkeypatch.setenv("SPACETIME_SIM_SPAWN_CHILD", "1")
+
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        await eventually(lambda: game(window).state is ProgramState.RUNNING)
+        first = game(window).pid
+        window.stop_all()
+        await eventually(lambda: game(window).state is ProgramState.STOPPING)
+
+        QTest.mouseClick(toolbar_button(window, window.launch_action), Qt.MouseButton.LeftButton)
+
+        assert window.statusBar().currentMessage() == "game will start when the stop ends"
+        assert window._tray_state().can_launch  # the tray's Launch queues the same way
+        assert game(window).state is ProgramState.STOPPING
+        await eventually(
+            lambda: game(window).state is ProgramState.RUNNING and game(window).pid != first
+        )
+
+    run_panel(scenario)
+
+
 def test_ctrl_r_restarts_the_game_with_a_new_pid(run_panel: Callable[..., None]) -> None:
     async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
         await eventually(lambda: window.controller.health().healthy)
