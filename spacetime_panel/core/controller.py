@@ -1,8 +1,10 @@
 """The Controller: one per project. It owns the supervised programs and what is known of them.
 
 Data flows one way: the programs and the bridge checks update the held
-state; the management API (and later the Qt widgets) read it through the
-public methods here and never reach into the supervisor.
+state; the management API and the Qt widgets read it through the public
+methods here (the types they need come from `core.views`) and never reach
+into the supervisor, the probes or the telemetry client. Changes that several
+parts follow, such as the game's ports, are one event here (`_ports_changed`).
 """
 
 from __future__ import annotations

@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 
 VISIBLE_TICK_MS = 500
 HIDDEN_TICK_MS = 1000
-#: Graph redraws a second, matched to the telemetry batches (`Controller.set_visible`,
-#: 1/20 s while a window shows): under the 30 Hz cap, smooth
-#: motion for a scrolling graph, two thirds of the drawing of 30 Hz (gui_load benchmark).
+#: Graph redraws a second, matched to the telemetry batches while a window shows
+#: (1/20 s, `Controller.set_visible`): under the 30 Hz cap, smooth motion for a
+#: scrolling graph, two thirds of the drawing of 30 Hz (gui_load benchmark).
 GRAPH_REDRAW_HZ = 20.0
 #: Ticks between looks for discovered games (they beacon once a second).
 INSTANCE_EVERY = 4
