@@ -21,6 +21,13 @@ from pathlib import Path
 from spacetime_panel import __version__
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.api.server import CannotServe, serving_problem
+from spacetime_panel.arguments import (
+    CommandParser,
+    port,
+    port_list,
+    positive_seconds,
+    websocket_url,
+)
 from spacetime_panel.config import (
     ConfigError,
     Override,
@@ -50,6 +57,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "port": ("api.port", "--port"),
     "host": ("api.host", "--host"),
     "godot_port": ("ports.http", "--godot-port"),
+    "http_fallback_ports": ("ports.http_fallbacks", "--http-fallback-ports"),
     "telemetry_port": ("ports.telemetry", "--telemetry-port"),
     "lsp_port": ("ports.lsp", "--lsp-port"),
     "dap_port": ("ports.dap", "--dap-port"),
@@ -96,12 +104,18 @@ def _where_flags(parser: argparse.ArgumentParser) -> None:
         help="the simulated Godot (game and editor) on the bundled demo project",
     )
     where.add_argument("--host", help="management API address (default 127.0.0.1)")
-    where.add_argument("--port", type=int, help="management API port (default 8090)")
-    where.add_argument("--godot-port", type=int, help="the game's bridge HTTP port (8080)")
-    where.add_argument("--telemetry-port", type=int, help="the game's telemetry WebSocket (8081)")
-    where.add_argument("--lsp-port", type=int, help="the editor's LSP port (6005)")
-    where.add_argument("--dap-port", type=int, help="the editor's DAP port (6006)")
-    where.add_argument("--discovery-port", type=int, help="UDP service discovery port (8087)")
+    where.add_argument("--port", type=port, help="management API port (default 8090)")
+    where.add_argument("--godot-port", type=port, help="the game's bridge HTTP port (8080)")
+    where.add_argument(
+        "--http-fallback-ports",
+        type=port_list,
+        metavar="PORT,...",
+        help="the bridge's ports when --godot-port is busy (8083,8084,8085; '' for none)",
+    )
+    where.add_argument("--telemetry-port", type=port, help="the game's telemetry WebSocket (8081)")
+    where.add_argument("--lsp-port", type=port, help="the editor's LSP port (6005)")
+    where.add_argument("--dap-port", type=port, help="the editor's DAP port (6006)")
+    where.add_argument("--discovery-port", type=port, help="UDP service discovery port (8087)")
     where.add_argument(
         "--editor", action="store_true", default=None, help="the Godot editor (LSP, DAP) too"
     )
@@ -120,14 +134,22 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
         help="load --scene-path after start and wait for the player",
     )
     guide.add_argument("--scene-path", help="scene to run (default res://vr_main.tscn)")
-    guide.add_argument("--player-timeout", type=float, help="seconds to wait for the player (30)")
-    guide.add_argument("--check-interval", type=float, help="seconds between health checks (30)")
+    guide.add_argument(
+        "--player-timeout", type=positive_seconds, help="seconds to wait for the player (30)"
+    )
+    guide.add_argument(
+        "--check-interval", type=positive_seconds, help="seconds between health checks (30)"
+    )
     more = parser.add_argument_group("more")
     more.add_argument(
         "--headless", action="store_true", default=None, help="pass --headless to the game"
     )
-    more.add_argument("--start-timeout", type=float, help="seconds for Godot to be ready (60)")
-    more.add_argument("--stop-timeout", type=float, help="seconds from SIGTERM to SIGKILL (10)")
+    more.add_argument(
+        "--start-timeout", type=positive_seconds, help="seconds for Godot to be ready (60)"
+    )
+    more.add_argument(
+        "--stop-timeout", type=positive_seconds, help="seconds from SIGTERM to SIGKILL (10)"
+    )
     more.add_argument(
         "--leave-running",
         action="store_true",
@@ -143,7 +165,7 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = CommandParser(  # its subcommands' parsers too
         prog="spacetime-panel",
         description="Control panel and supervisor for Godot 4.5 VR development.",
     )
@@ -185,10 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--host", default="127.0.0.1", help="address, or https://HOST:PORT for probe http"
     )
-    probe.add_argument("--port", type=int, help="port (required unless --host has one)")
+    probe.add_argument("--port", type=port, help="port (required unless --host has one)")
     probe.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         help=f"seconds (default {PROBE_TIMEOUT:g}; lsp {LSP_PROBE_TIMEOUT:g}: an editor that "
         "has just opened takes seconds to answer its first initialize)",
     )
@@ -207,8 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
         "show rolling statistics; exit 1 if no sample arrived.",
     )
     _where_flags(telemetry)
-    telemetry.add_argument("--url", help="ws://HOST:PORT (default: the configured telemetry port)")
-    telemetry.add_argument("--duration", type=float, help="stop after this many seconds")
+    telemetry.add_argument(
+        "--url", type=websocket_url, help="ws://HOST:PORT (default: the configured telemetry port)"
+    )
+    telemetry.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
     telemetry.add_argument("--json", action="store_true", help="one JSON summary per second")
     telemetry.add_argument("--record", type=Path, metavar="FILE.csv", help="write samples to CSV")
     telemetry.add_argument(
@@ -504,6 +528,13 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"spacetime-panel: {error}", file=sys.stderr)
             return EXIT_USAGE
         url = args.url or f"ws://127.0.0.1:{settings.ports.telemetry}"
+        if url.startswith("wss://"):
+            print(
+                "spacetime-panel telemetry: argument --url: wss:// is not supported: the "
+                "game's telemetry is plain ws:// on 127.0.0.1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         refresh = args.refresh_rate or settings.telemetry.refresh_rate_hz
         return asyncio.run(
             run_telemetry(

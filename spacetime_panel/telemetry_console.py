@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -20,12 +21,43 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from spacetime_panel.telemetry import (
+    ConnectionState,
     CsvRecorder,
     RecordingError,
     TelemetryClient,
     TelemetryStats,
     TelemetrySummary,
 )
+
+#: The WebSocket handshake's wait when the command runs at most `duration` seconds:
+#: short enough that a peer which accepts and never answers is named within it.
+OPEN_TIMEOUT = 5.0
+
+
+def connection_problem(last_error: str | None) -> str | None:
+    """The client's last connection error in the user's words: refused, timed out,
+    not a WebSocket (with the HTTP status it answered), 401; None when there was none.
+
+    Reads `TelemetryClient.last_error` (`ConnectionRefusedError: ...`, `TimeoutError: ...`,
+    `ConnectionError: handshake refused: ... HTTP 404`, a close reason, ...).
+    """
+    if not last_error:
+        return None
+    text = " ".join(last_error.split())
+    lowered = text.lower()
+    status = re.search(r"\bhttp (\d{3})\b", lowered)
+    if "handshake" in lowered or status is not None:
+        if status is not None and status.group(1) == "401":
+            return "refused with HTTP 401 Unauthorized: the telemetry server wants a key"
+        if status is not None:
+            return f"not a WebSocket: the server answered HTTP {status.group(1)}"
+        detail = text.split("handshake refused:", 1)[-1].strip()
+        return f"not a WebSocket: {detail}"
+    if lowered.startswith("connectionrefusederror") or "connect call failed" in lowered:
+        return "connection refused: nothing listens there (is the game running?)"
+    if lowered.startswith("timeouterror"):
+        return "timed out: no WebSocket handshake in time"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def headset_position(client: TelemetryClient) -> tuple[float, float, float] | None:
@@ -44,8 +76,13 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def render(url: str, summary: TelemetrySummary, headset: tuple[float, ...] | None) -> list[str]:
-    """The console view: five lines."""
+def render(
+    url: str,
+    summary: TelemetrySummary,
+    headset: tuple[float, ...] | None,
+    problem: str | None = None,
+) -> list[str]:
+    """The console view: five lines; `problem` (connection_problem) while not connected."""
     hello = summary.hello or {}
     who = ""
     if hello:
@@ -55,8 +92,11 @@ def render(url: str, summary: TelemetrySummary, headset: tuple[float, ...] | Non
     if headset is not None:
         position = "  ".join(f"{c} {v:+.2f}" for c, v in zip("xyz", headset, strict=True))
     error = summary.last_error
+    state = summary.state
+    if problem is not None and state != "connected":
+        state = f"{state} ({problem})"
     return [
-        f"telemetry {url}  {summary.state}{who}  {summary.messages_per_s:.0f} msg/s",
+        f"telemetry {url}  {state}{who}  {summary.messages_per_s:.0f} msg/s",
         f"FPS       now {_num(summary.fps_now)}  avg {_num(summary.fps_avg)}  "
         f"min {_num(summary.fps_min)}",
         f"frame     p50 {_ms(summary.frame_time_p50_ms)}  p95 {_ms(summary.frame_time_p95_ms)}  "
@@ -68,8 +108,27 @@ def render(url: str, summary: TelemetrySummary, headset: tuple[float, ...] | Non
     ]
 
 
-def summary_json(summary: TelemetrySummary, headset: tuple[float, ...] | None) -> dict[str, Any]:
-    return {**summary.to_json(), "headset_position": headset, "time": time.time()}
+def summary_json(
+    summary: TelemetrySummary, headset: tuple[float, ...] | None, problem: str | None = None
+) -> dict[str, Any]:
+    """One `--json` line: the summary, the headset, and the last connection error."""
+    return {
+        **summary.to_json(),
+        "headset_position": headset,
+        "connection_error": problem,
+        "time": time.time(),
+    }
+
+
+def never_connected(url: str, client: TelemetryClient) -> str:
+    """The one line that says why no sample came."""
+    problem = connection_problem(client.last_error)
+    if problem is None:
+        if client.state is ConnectionState.CONNECTED:
+            problem = "connected, but the game sent no FPS sample"
+        else:
+            problem = "timed out: no WebSocket handshake in time"
+    return f"spacetime-panel: no telemetry from {url}: {problem}"
 
 
 async def run_telemetry(
@@ -90,7 +149,13 @@ async def run_telemetry(
         except RecordingError as error:
             print(f"spacetime-panel: {error}", file=sys.stderr)
             return 2
-    client = TelemetryClient(url, stats=TelemetryStats(refresh_hz=refresh_hz), recorder=recorder)
+    open_timeout = OPEN_TIMEOUT if duration is None else max(0.2, min(OPEN_TIMEOUT, duration / 2))
+    client = TelemetryClient(
+        url,
+        stats=TelemetryStats(refresh_hz=refresh_hz),
+        recorder=recorder,
+        open_timeout=open_timeout,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -108,10 +173,11 @@ async def run_telemetry(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             summary, headset = client.summary(), headset_position(client)
+            problem = connection_problem(client.last_error)
             if as_json:
-                print(json.dumps(summary_json(summary, headset)), file=out, flush=True)
+                print(json.dumps(summary_json(summary, headset, problem)), file=out, flush=True)
                 continue
-            lines = render(url, summary, headset)
+            lines = render(url, summary, headset, problem)
             if live and drawn:
                 out.write(f"\x1b[{drawn}F")  # back to the first line of the last block
             for line in lines:
@@ -125,4 +191,7 @@ async def run_telemetry(
         if recorder is not None:
             recorder.stop()
             print(f"recorded {recorder.rows} samples to {record}", file=sys.stderr)
-    return 0 if client.buffers.fps_series(1).timestamp.size else 1
+    if client.buffers.fps_series(1).timestamp.size:
+        return 0
+    print(never_connected(url, client), file=sys.stderr)
+    return 1

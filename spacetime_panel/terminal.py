@@ -56,11 +56,16 @@ def split_address(text: str) -> tuple[str, int | None, bool | None]:
     """
     if "://" not in text:
         return text, None, None
-    url = httpx.URL(text)
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise ValueError(f"{text}: not an address ({error}); ports are 1-65535") from None
     if url.scheme not in ("http", "https"):
         raise ValueError(f"{text}: only http:// and https:// addresses are understood")
     if not url.host:
         raise ValueError(f"{text}: no host in the address")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ValueError(f"{text}: port must be 1-65535 (got {url.port})")
     return url.host, url.port, url.scheme == "https"
 
 

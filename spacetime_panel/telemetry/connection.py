@@ -111,6 +111,10 @@ class TelemetryConnection(asyncio.Protocol):
                 timer.cancel()
         reason = self._close_reason(exc)
         if not self.opened.done():
+            # An answer that was no handshake at all (not even HTTP/1.1) emits no
+            # Response event: say so instead of "connection closed".
+            if self.protocol.handshake_exc is not None:
+                reason = f"handshake refused: {self.protocol.handshake_exc}"
             self.opened.set_exception(ConnectionError(reason))
         if not self.closed.done():
             self.closed.set_result(reason)
