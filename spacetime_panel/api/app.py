@@ -91,6 +91,14 @@ def _validation_message(exc: RequestValidationError) -> str:
     return message if len(message) <= 500 else message[:497] + "..."
 
 
+def _not_json_message(problem: dict[str, Any]) -> str:
+    """`the body is not JSON: Expecting value at character 9`."""
+    why = str((problem.get("ctx") or {}).get("error") or problem.get("msg") or "decode error")
+    where = [part for part in problem.get("loc", ()) if isinstance(part, int)]
+    at = f" at character {where[0]}" if where else ""
+    return f"the body is not JSON: {why}{at}"
+
+
 def refusal_message(exc: BridgeRefused) -> str:
     """What a 502 says when the game's bridge answered with an error status."""
     verb = "failed" if exc.status_code >= 500 else "refused the request"
@@ -128,6 +136,11 @@ def create_app(
     # FastAPI's own errors in the API's shape: {"error", "message"}, headers kept (Allow).
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A body that is not JSON at all cannot be parsed: 400, as the document says;
+        # JSON that does not fit the schema is a 422.
+        for problem in exc.errors():
+            if problem.get("type") == "json_invalid":
+                return error(400, "Bad Request", _not_json_message(problem))
         return error(422, "Unprocessable Entity", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
