@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ import httpx
 import psutil
 import pytest
 
+from spacetime_panel.core.health import GameView, compose_health
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.process import GodotProcess
 from spacetime_panel.supervisor.program import LaunchSpec, SupervisedProgram, Timing
 from spacetime_panel.supervisor.statefile import LaunchRecord, StateFile
-from tests.conftest import eventually
+from tests.conftest import eventually, program_status
 from tests.integration.conftest import Serve, alive, wait_until
 from tests.integration.test_program import SLEEPER, WAIT, child, make_program, texts
 
@@ -246,6 +248,23 @@ async def test_a_state_file_that_cannot_replace_its_target_leaves_no_temporary_b
     (warning,) = program.status().warnings
     assert "(Is a directory)" in warning
     assert not (tmp_path / "launched.tmp").exists()
+
+
+def test_warnings_are_shown_in_health_but_never_block() -> None:
+    view = GameView(api_reachable=True, scene_loaded=True, player_spawned=True)
+    warning = "cannot write the state file /x/launched.json (Read-only file system): ..."
+    game = program_status("game", S.RUNNING, pid=4242, warnings=(warning,))
+    result = compose_health(
+        game=game,
+        editor=None,
+        view=view,
+        player_timeout=30,
+        now=datetime.now(UTC),
+        warnings=[warning],
+    )
+    assert result.healthy and result.status_code == 200
+    assert result.body["warnings"] == [warning]
+    assert result.body["blocking_issues"] == []
 
 
 # --- a start during a stop --------------------------------------------------------------
