@@ -410,6 +410,9 @@ class MainWindow(QMainWindow):
             if health.healthy
             else "unhealthy: " + "; ".join(health.body["blocking_issues"])
         )
+        warnings = controller.warnings()
+        if warnings:
+            verdict += "  (warning: " + "; ".join(warnings) + ")"
         self.health_label.setText(verdict)
         running = game is not None and game.state is ProgramState.RUNNING
         self.reload_action.setEnabled(running)

@@ -333,3 +333,19 @@ def test_choosing_a_game_on_another_host_asks_once_before_sending_the_bridge_key
         assert [game.pid for game in followed] == [11, 11, 22, 22, 33]
 
     run_panel(scenario)
+
+
+def test_a_state_file_that_cannot_be_written_is_a_warning_in_the_status_bar(
+    run_panel: Callable[..., None], tmp_path: Path
+) -> None:
+    (tmp_path / "state").write_text("a file where the state folder should be")
+
+    async def scenario(panel: DesktopPanel, window: MainWindow) -> None:
+        def label() -> str:
+            return window.health_label.text()
+
+        # Healthy (the game is supervised) and the warning beside the verdict.
+        await eventually(lambda: label().startswith("healthy"))
+        await eventually(lambda: "warning: cannot write the state file" in label())
+
+    run_panel(scenario)
