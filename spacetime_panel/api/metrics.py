@@ -75,7 +75,14 @@ FRAME_TIME_BUCKETS = (
 )  # fmt: skip
 
 # Failure kinds the supervisor counts (ProgramMachine.failures), and the panel's own.
-FAILURE_KINDS = ("crash", "start_timeout", "unhealthy", "spawn_failed")
+FAILURE_KINDS = (
+    "crash",
+    "start_timeout",
+    "unhealthy",
+    "spawn_failed",
+    "task_failed",
+    "stop_failed",
+)
 API_ERROR = "api_error"
 GAME_ERROR = "game_error"
 
