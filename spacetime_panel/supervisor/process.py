@@ -147,6 +147,18 @@ class GodotProcess:
             raise SpawnError(f"{command[0]!r} is not executable") from None
         except OSError as error:
             raise SpawnError(f"{command[0]!r}: {error.strerror or error}") from None
+        try:
+            return await cls._supervise_spawned(popen, sink)
+        except BaseException:
+            # Started but not watched: never leave it running unsupervised.
+            with contextlib.suppress(OSError):
+                popen.kill()
+            raise
+
+    @classmethod
+    async def _supervise_spawned(
+        cls, popen: subprocess.Popen[bytes], sink: LineSink
+    ) -> GodotProcess:
         loop = asyncio.get_running_loop()
         # Our unreaped child cannot vanish, so neither of these can miss it.
         watch = open_exit_watch(popen.pid, loop, popen=popen)
