@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
+from collections.abc import Mapping
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -23,8 +25,15 @@ class CommandParser(argparse.ArgumentParser):
     Subcommand parsers are of the same class (argparse makes them from their parent's).
     """
 
+    #: Flag -> the settings key it overrides, named in its errors (`--port (api.port)`);
+    #: set on the parsers of the commands whose flags are settings.
+    settings_keys: Mapping[str, str] = {}
+
     def error(self, message: str) -> NoReturn:
         line = " ".join(message.split())
+        flag = re.match(r"argument (--[\w-]+): ", line)
+        if flag is not None and (key := self.settings_keys.get(flag.group(1))) is not None:
+            line = line.replace(flag.group(0), f"argument {flag.group(1)} ({key}): ", 1)
         self.exit(EXIT_USAGE, f"{self.prog}: {line} (usage: {self.prog} --help)\n")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:

@@ -83,6 +83,9 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 # Switches that turn a setting off when given.
 NEGATED = {"no_game", "leave_running"}
 
+# flag -> settings key, for the one-line error of a bad flag
+SETTING_OF_FLAG = {flag: key for key, flag in FLAG_KEYS.values()}
+
 
 PROBE_TIMEOUT = 3.0
 LSP_PROBE_TIMEOUT = 10.0
@@ -96,6 +99,8 @@ def default_probe_timeout(kind: str) -> float:
 
 def _where_flags(parser: argparse.ArgumentParser) -> None:
     """Where things are: shared by every command that talks to Godot or the panel."""
+    if isinstance(parser, CommandParser):
+        parser.settings_keys = SETTING_OF_FLAG  # its errors name the setting a flag sets
     where = parser.add_argument_group("where")
     where.add_argument("--config", type=Path, help="config file (TOML, or the guide's JSON)")
     where.add_argument(

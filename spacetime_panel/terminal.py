@@ -92,7 +92,10 @@ def take_address(args: argparse.Namespace) -> None:
     """
     if not getattr(args, "host", None):
         return
-    host, port, tls = split_address(args.host)
+    try:
+        host, port, tls = split_address(args.host)
+    except ValueError as error:
+        raise ValueError(f"argument --host: {error}") from None
     args.host = host
     if port is not None and getattr(args, "port", None) is None:
         args.port = port

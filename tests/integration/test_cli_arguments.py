@@ -21,34 +21,38 @@ from spacetime_panel.cli import main
 from tests.conftest import TIME_SCALE, free_port
 from tests.integration.conftest import PANEL, Serve, wait_until
 
-# (arguments, what the one line must hold)
-BAD_ARGUMENTS: list[tuple[tuple[str, ...], str]] = [
-    (("probe", "tcp", "--port", "99999"), "argument --port: port must be 1-65535 (got 99999)"),
-    (("probe", "tcp", "--port", "0"), "argument --port: port must be 1-65535 (got 0)"),
-    (("probe", "tcp", "--port", "80", "--timeout", "-1"), "argument --timeout: must be a number"),
-    (("probe", "lsp", "--port", "80", "--timeout", "0"), "argument --timeout: must be a number"),
-    (("probe", "http", "--host", "https://127.0.0.1:99999"), "port must be 1-65535 (got 99999)"),
-    (("probe", "http", "--host", "http://127.0.0.1:x"), "ports are 1-65535"),
-    (("telemetry", "--duration", "0"), "argument --duration: must be a number of seconds above 0"),
-    (("telemetry", "--duration", "-1"), "argument --duration: must be a number of seconds above 0"),
-    (("telemetry", "--duration", "soon"), "argument --duration: must be a number"),
-    (("telemetry", "--url", "notaurl"), "argument --url: 'notaurl' is not a ws:// or wss:// URL"),
-    (("telemetry", "--url", "http://127.0.0.1:8081"), "argument --url: 'http://127.0.0.1:8081'"),
-    (("telemetry", "--url", "ws://127.0.0.1:70000"), "argument --url: 'ws://127.0.0.1:70000' has"),
-    (("telemetry", "--url", "wss://127.0.0.1:8081"), "argument --url: wss:// is not supported"),
-    (("telemetry", "--telemetry-port", "0"), "argument --telemetry-port: port must be 1-65535"),
-    (("telemetry", "--refresh-rate", "60"), "argument --refresh-rate: invalid choice"),
-    (("status", "--port", "65536"), "argument --port: port must be 1-65535 (got 65536)"),
-    (("status", "--godot-port", "http"), "argument --godot-port: port must be 1-65535"),
-    (("status", "--lsp-port", "1.5"), "argument --lsp-port: port must be 1-65535"),
-    (("status", "--discovery-port", "0"), "argument --discovery-port: port must be 1-65535"),
-    (("status", "--http-fallback-ports", "8083,99999"), "argument --http-fallback-ports: port"),
-    (("serve", "--dap-port", "123456"), "argument --dap-port: port must be 1-65535"),
-    (("serve", "--stop-timeout", "0"), "argument --stop-timeout: must be a number"),
-    (("serve", "--start-timeout", "-3"), "argument --start-timeout: must be a number"),
-    (("serve", "--check-interval", "inf"), "argument --check-interval: must be a number"),
-    (("serve", "--player-timeout", "nan"), "argument --player-timeout: must be a number"),
-    (("gui", "--http-fallback-ports", "a,b"), "argument --http-fallback-ports: port"),
+# (arguments, the argument the one line names, what it says of it)
+BAD_ARGUMENTS: list[tuple[tuple[str, ...], str, str]] = [
+    (("probe", "tcp", "--port", "99999"), "--port", "port must be 1-65535 (got 99999)"),
+    (("probe", "tcp", "--port", "0"), "--port", "port must be 1-65535 (got 0)"),
+    (("probe", "tcp", "--port", "80", "--timeout", "-1"), "--timeout", "must be a number"),
+    (("probe", "lsp", "--port", "80", "--timeout", "0"), "--timeout", "must be a number"),
+    (
+        ("probe", "http", "--host", "https://127.0.0.1:99999"),
+        "--host",
+        "port must be 1-65535 (got 99999)",
+    ),
+    (("probe", "http", "--host", "http://127.0.0.1:x"), "--host", "ports are 1-65535"),
+    (("telemetry", "--duration", "0"), "--duration", "must be a number of seconds above 0"),
+    (("telemetry", "--duration", "-1"), "--duration", "must be a number of seconds above 0"),
+    (("telemetry", "--duration", "soon"), "--duration", "must be a number"),
+    (("telemetry", "--url", "notaurl"), "--url", "'notaurl' is not a ws:// or wss:// URL"),
+    (("telemetry", "--url", "http://127.0.0.1:8081"), "--url", "'http://127.0.0.1:8081'"),
+    (("telemetry", "--url", "ws://127.0.0.1:70000"), "--url", "'ws://127.0.0.1:70000' has"),
+    (("telemetry", "--url", "wss://127.0.0.1:8081"), "--url", "wss:// is not supported"),
+    (("telemetry", "--telemetry-port", "0"), "--telemetry-port", "port must be 1-65535"),
+    (("telemetry", "--refresh-rate", "60"), "--refresh-rate", "invalid choice"),
+    (("status", "--port", "65536"), "--port", "port must be 1-65535 (got 65536)"),
+    (("status", "--godot-port", "http"), "--godot-port", "port must be 1-65535"),
+    (("status", "--lsp-port", "1.5"), "--lsp-port", "port must be 1-65535"),
+    (("status", "--discovery-port", "0"), "--discovery-port", "port must be 1-65535"),
+    (("status", "--http-fallback-ports", "8083,99999"), "--http-fallback-ports", "port"),
+    (("serve", "--dap-port", "123456"), "--dap-port", "port must be 1-65535"),
+    (("serve", "--stop-timeout", "0"), "--stop-timeout", "must be a number"),
+    (("serve", "--start-timeout", "-3"), "--start-timeout", "must be a number"),
+    (("serve", "--check-interval", "inf"), "--check-interval", "must be a number"),
+    (("serve", "--player-timeout", "nan"), "--player-timeout", "must be a number"),
+    (("gui", "--http-fallback-ports", "a,b"), "--http-fallback-ports", "port"),
 ]
 
 
@@ -98,13 +102,16 @@ def in_process(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> tup
 
 
 @pytest.mark.parametrize(
-    ("args", "says"), BAD_ARGUMENTS, ids=[" ".join(args) for args, _ in BAD_ARGUMENTS]
+    ("args", "flag", "says"),
+    BAD_ARGUMENTS,
+    ids=[" ".join(args) for args, _, _ in BAD_ARGUMENTS],
 )
 def test_a_bad_argument_is_one_line_that_names_it_and_exit_2(
     children: dict[tuple[str, ...], subprocess.CompletedProcess[str]],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     args: tuple[str, ...],
+    flag: str,
     says: str,
 ) -> None:
     if args in children:
@@ -117,13 +124,13 @@ def test_a_bad_argument_is_one_line_that_names_it_and_exit_2(
     assert code == 2, (out, err)
     assert out == ""
     assert err.count("\n") == 1, err
-    assert says in err, err
+    assert f"argument {flag}" in err and says in err, err
     assert err.startswith("spacetime-panel")
     assert "Traceback" not in err
 
 
 def test_every_child_case_is_a_bad_argument_case() -> None:
-    assert set(AS_CHILDREN) <= {args for args, _ in BAD_ARGUMENTS}
+    assert set(AS_CHILDREN) <= {args for args, _, _ in BAD_ARGUMENTS}
 
 
 # --- peers that cannot be reached -----------------------------------------------------
