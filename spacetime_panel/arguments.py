@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from spacetime_panel.godot.scenes import InvalidScenePath, validate_scene_path
+
 EXIT_USAGE = 2
 
 
@@ -94,3 +96,11 @@ def websocket_url(text: str) -> str:
     if given_port == 0:
         raise argparse.ArgumentTypeError(f"{text!r}: port must be 1-65535 ({example})")
     return text
+
+
+def scene_path(text: str) -> str:
+    """A `res://` scene path by the bridge's rule (`godot.scenes.validate_scene_path`)."""
+    try:
+        return validate_scene_path(text)
+    except InvalidScenePath as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

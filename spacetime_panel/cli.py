@@ -26,6 +26,7 @@ from spacetime_panel.arguments import (
     port,
     port_list,
     positive_seconds,
+    scene_path,
     websocket_url,
 )
 from spacetime_panel.config import (
@@ -138,7 +139,9 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="load --scene-path after start and wait for the player",
     )
-    guide.add_argument("--scene-path", help="scene to run (default res://vr_main.tscn)")
+    guide.add_argument(
+        "--scene-path", type=scene_path, help="scene to run (default res://vr_main.tscn)"
+    )
     guide.add_argument(
         "--player-timeout", type=positive_seconds, help="seconds to wait for the player (30)"
     )
