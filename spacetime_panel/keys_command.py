@@ -31,6 +31,7 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
+from spacetime_panel.arguments import positive_seconds
 from spacetime_panel.secrets import (
     BRIDGE_API_KEY,
     PANEL_API_KEY,
@@ -82,7 +83,7 @@ def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     keys.add_argument(
         "--keyring-timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"give up on a keyring that does not answer (default {DEFAULT_TIMEOUT:g})",

@@ -53,6 +53,11 @@ BAD_ARGUMENTS: list[tuple[tuple[str, ...], str, str]] = [
     (("serve", "--check-interval", "inf"), "--check-interval", "must be a number"),
     (("serve", "--player-timeout", "nan"), "--player-timeout", "must be a number"),
     (("gui", "--http-fallback-ports", "a,b"), "--http-fallback-ports", "port"),
+    (
+        ("keys", "--keyring-timeout", "-1", "where"),
+        "--keyring-timeout",
+        "must be a number of seconds above 0",
+    ),
     (("serve", "--scene-path", "res://../x.tscn"), "--scene-path", "must not contain '..'"),
     (("serve", "--scene-path", "vr_main.tscn"), "--scene-path", "must start with res://"),
 ]
