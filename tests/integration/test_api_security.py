@@ -6,8 +6,6 @@ loop (as the GUI runs it), on the simulated game where a game matters, and a few
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -18,16 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from spacetime_panel.api.audit import AUDIT_FILE, fingerprint
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets.tokens import issue_token
 from spacetime_panel.service import PanelService
+from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, sim_settings
 from tests.integration.conftest import Serve, wait_until
 
@@ -313,40 +308,6 @@ async def test_idle_and_half_sent_connections_do_not_pin_the_server(
 
 
 # HTTPS -------------------------------------------------------------------------------
-
-
-def self_signed(tmp: Path, name: str = "panel") -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, and its key (PEM files in `tmp`)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp / f"{name}.crt", tmp / f"{name}.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 async def test_https_with_a_self_signed_certificate(

@@ -9,8 +9,6 @@ verify failed".
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -24,51 +22,15 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.probes import MANAGEMENT_API, ServiceMonitor, ServiceState
 from spacetime_panel.terminal import probe_once
+from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, free_port
 from tests.integration.conftest import PANEL
 
 TIMEOUT = 5.0 * TIME_SCALE
-
-
-def self_signed(folder: Path, name: str, *, dns: str = "localhost", ip: bool = True) -> Path:
-    """A self-signed certificate (its own CA) and key, as `serve --tls-cert` would use."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)])
-    now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName(dns)]
-    if ip:
-        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file
 
 
 class Answers(BaseHTTPRequestHandler):
@@ -131,8 +93,8 @@ class Https:
 def serving_https(folder: Path, name: str, **names: Any) -> Iterator[Https]:
     """An HTTPS server on 127.0.0.1 with a fresh self-signed certificate (and another one
     it does not use, for a client that trusts the wrong certificate)."""
-    cert = self_signed(folder, name, **names)
-    other = self_signed(folder, f"{name}-other")
+    cert, _ = self_signed(folder, name, **names)
+    other, _ = self_signed(folder, f"{name}-other")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, folder / f"{name}.key")
     server = TlsServer(context)
