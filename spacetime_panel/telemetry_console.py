@@ -14,12 +14,12 @@ import contextlib
 import json
 import math
 import re
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from spacetime_panel.stop_signals import on_stop_signals
 from spacetime_panel.telemetry import (
     ConnectionState,
     CsvRecorder,
@@ -157,9 +157,7 @@ async def run_telemetry(
         open_timeout=open_timeout,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)
     live = out.isatty() and not as_json
     interval = 0.5 if live else 1.0
     deadline = None if duration is None else time.monotonic() + duration
@@ -185,8 +183,7 @@ async def run_telemetry(
             out.flush()
             drawn = len(lines)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        undo_signals()
         await client.stop()
         if recorder is not None:
             recorder.stop()
