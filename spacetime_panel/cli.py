@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spacetime_panel import __version__
-from spacetime_panel.api.security import ManagementKeys
+from spacetime_panel.api.security import ManagementKeys, management_keys
 from spacetime_panel.api.server import CannotServe, serving_problem
 from spacetime_panel.arguments import (
     CommandParser,
@@ -39,7 +39,7 @@ from spacetime_panel.config import (
 from spacetime_panel.godot.addon import AddonInstallError, install_addon, uninstall_addon
 from spacetime_panel.godot.commands import simulator_executable
 from spacetime_panel.keys_command import add_keys_parser, run_keys
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, KeyringUnavailable, SecretStore
 from spacetime_panel.service import Paths, configure_logging, prepare_demo_project, run_service
 from spacetime_panel.stop_signals import on_stop_signals
 from spacetime_panel.telemetry_console import run_telemetry
@@ -393,11 +393,17 @@ def no_display_reason() -> str | None:
     )
 
 
-def management_keys(secrets: SecretStore) -> ManagementKeys:
-    """The management API's keys (control and read-only) from the environment or keyring."""
-    control, _ = secrets.get(PANEL_API_KEY)
-    read, _ = secrets.get(PANEL_READ_KEY)
-    return ManagementKeys(control=control, read=read)
+def read_management_keys(secrets: SecretStore) -> ManagementKeys | int:
+    """The management keys, or the exit code after a one-line complaint."""
+    try:
+        return management_keys(secrets)
+    except KeyringUnavailable as error:
+        print(
+            f"spacetime-panel: cannot read the management API key: {error} "
+            f"(for {PANEL_API_KEY.variable})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 def refusal_to_serve(settings: Settings, keys: ManagementKeys) -> int | None:
@@ -424,7 +430,10 @@ def gui(args: argparse.Namespace) -> int:
     settings = checked_settings(args)
     if isinstance(settings, int):
         return settings
-    if (code := refusal_to_serve(settings, management_keys(SecretStore()))) is not None:
+    keys = read_management_keys(SecretStore())
+    if isinstance(keys, int):
+        return keys
+    if (code := refusal_to_serve(settings, keys)) is not None:
         return code
     if (reason := no_display_reason()) is not None:
         print(f"spacetime-panel: {reason}", file=sys.stderr)
@@ -438,7 +447,7 @@ def gui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    return run_gui(settings, config_path=args.config or default_config_path())
+    return run_gui(settings, config_path=args.config or default_config_path(), keys=keys)
 
 
 def checked_settings(args: argparse.Namespace) -> Settings | int:
@@ -466,7 +475,9 @@ def serve(args: argparse.Namespace) -> int:
         return settings
     secrets = SecretStore()
     api_key, _ = secrets.get(BRIDGE_API_KEY)
-    keys = management_keys(secrets)
+    keys = read_management_keys(secrets)
+    if isinstance(keys, int):
+        return keys
     if (code := refusal_to_serve(settings, keys)) is not None:
         return code
     try:

@@ -52,6 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacetime_panel.api.audit import BODY_SAMPLE_BYTES, AuditEntry, AuditLog, asked, fingerprint
 from spacetime_panel.config.settings import ApiSettings
+from spacetime_panel.secrets import PANEL_API_KEY, PANEL_READ_KEY, Secret, SecretStore
 from spacetime_panel.secrets.tokens import TokenRejected, looks_like_token, verify_token
 
 #: Paths that never need the key and are never rate limited.
@@ -413,3 +414,18 @@ def install_guards(
     if api.audit_log:
         log = audit if audit is not None else AuditLog(None, secrets=keys.secrets())
         app.add_middleware(Audit, log=log, proxies=proxies)
+
+
+def management_keys(secrets: SecretStore) -> ManagementKeys:
+    """The management API's control and read-only keys, from the environment or keyring.
+
+    With no OS keyring at all only the environment counts. A keyring that exists
+    but cannot be read (locked, silent, failing) raises `KeyringUnavailable`:
+    serving without the key it may hold would quietly turn authentication off.
+    """
+
+    def key(secret: Secret) -> str | None:
+        value, _ = secrets.lookup(secret) if secrets.available() else secrets.get(secret)
+        return value
+
+    return ManagementKeys(control=key(PANEL_API_KEY), read=key(PANEL_READ_KEY))

@@ -15,11 +15,11 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from spacetime_panel.api.security import ManagementKeys
+from spacetime_panel.api.security import ManagementKeys, management_keys
 from spacetime_panel.api.server import CannotServe
 from spacetime_panel.config import ConfigError, load_settings, save_settings
 from spacetime_panel.config.settings import Settings
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY, SecretStore
+from spacetime_panel.secrets import BRIDGE_API_KEY, SecretStore
 from spacetime_panel.service import PanelService
 from spacetime_panel.stop_signals import on_stop_signals
 from spacetime_panel.ui.main_window import MainWindow
@@ -45,14 +45,21 @@ def application() -> QApplication:
 class DesktopPanel:
     """The service, the window and the settings dialog, wired together."""
 
-    def __init__(self, settings: Settings, *, secrets: SecretStore, config_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        secrets: SecretStore,
+        config_path: Path,
+        keys: ManagementKeys | None = None,
+    ) -> None:
+        """`keys`: the management keys as the command read them (read here when None)."""
         self.settings = settings
         self.secrets = secrets
         self.config_path = config_path
         api_key, _ = secrets.get(BRIDGE_API_KEY)
-        control, _ = secrets.get(PANEL_API_KEY)
-        read, _ = secrets.get(PANEL_READ_KEY)
-        keys = ManagementKeys(control=control, read=read)
+        if keys is None:
+            keys = management_keys(secrets)
         self.service = PanelService(settings, api_key=api_key, keys=keys)
         self.quit_requested = asyncio.Event()
         self.window: MainWindow | None = None
@@ -137,7 +144,13 @@ async def _run(panel: DesktopPanel, single: SingleInstance) -> int:
     return 0
 
 
-def run_gui(settings: Settings, *, config_path: Path, secrets: SecretStore | None = None) -> int:
+def run_gui(
+    settings: Settings,
+    *,
+    config_path: Path,
+    secrets: SecretStore | None = None,
+    keys: ManagementKeys | None = None,
+) -> int:
     """Open the panel; returns the process exit code."""
     app = application()
     single = SingleInstance(instance_key(settings.api.port))
@@ -149,7 +162,9 @@ def run_gui(settings: Settings, *, config_path: Path, secrets: SecretStore | Non
         return 0
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    panel = DesktopPanel(settings, secrets=secrets or SecretStore(), config_path=config_path)
+    panel = DesktopPanel(
+        settings, secrets=secrets or SecretStore(), config_path=config_path, keys=keys
+    )
     try:
         with loop:
             return loop.run_until_complete(_run(panel, single))
