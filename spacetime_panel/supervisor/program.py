@@ -317,6 +317,13 @@ class SupervisedProgram:
         async with self._lock:
             if self.machine.state is not ProgramState.STARTING:
                 return  # a stop came first: nothing to start
+            survivor = self._process
+            if survivor is not None and survivor.running:
+                # A stop that failed left it running: never a second Godot beside it.
+                reason = f"pid {survivor.pid} from a stop that failed still runs: stop it by hand"
+                self.output.add("supervisor", f"cannot start {self.name}: {reason}")
+                self._feed(SpawnFailed(reason))
+                return
             spec = self._launch()
             self.output.add("supervisor", f"starting {self.name}: {' '.join(spec.command)}")
             try:
@@ -371,6 +378,13 @@ class SupervisedProgram:
             self.output.add("supervisor", f"stopping {self.name} (pid {process.pid}): {reason}")
             try:
                 code = await process.terminate(self._timing.stop_timeout)
+                if code is None and process.running:
+                    # Not even SIGKILL ended it (a process stuck in the kernel): it is
+                    # still ours, and nothing may start beside it.
+                    reason = f"pid {process.pid} did not end after SIGKILL"
+                    self.output.add("supervisor", f"{self.name}: the stop failed: {reason}")
+                    self._feed(StopFailed(reason))
+                    return
             except Exception as error:
                 code = await self._stop_by_force(process, error)
                 if code is None and process.running:

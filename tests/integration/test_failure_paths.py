@@ -382,3 +382,36 @@ def test_start_during_a_stop_starts_the_game_once_the_stop_ends(serve: Serve) ->
     # A start with nothing to wait for says so too.
     plain = serve.post("/start", json={"program": "game"}).json()
     assert plain["queued"] == [] and plain["message"] == "start requested"
+
+
+async def test_a_game_that_outlives_sigkill_stays_supervised_and_nothing_starts_beside_it(
+    programs: list[SupervisedProgram],
+) -> None:
+    """A process stuck in the kernel (SIGKILL not yet effective): the stop fails (FATAL),
+    the program keeps its pid, and a launch refuses to start a second Godot beside it."""
+    program = make_program(SLEEPER)
+    programs.append(program)
+    program.start()
+    await program.wait_for(lambda: program.state is S.RUNNING, WAIT)
+    process = program.process
+    assert process is not None
+
+    async def unkillable(timeout: float) -> int | None:
+        return None  # what terminate() answers when the end is not seen after SIGKILL
+
+    process.terminate = unkillable  # type: ignore[method-assign]
+    status = await program.stop()
+
+    assert status.state is S.FATAL
+    assert status.pid == process.pid
+    assert "did not end after SIGKILL" in (status.blocking_issue or "")
+
+    program.start()  # the user launches again
+    await eventually(
+        lambda: any("from a stop that failed still runs" in t for t in texts(program)),
+        what="the launch refused",
+    )
+    assert program.process is process
+    assert program.status().pid == process.pid
+    os.kill(process.pid, signal.SIGKILL)
+    await eventually(lambda: program.status().pid is None, what="the exit seen")
