@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 MAX_LINE_BYTES = 64 * 1024
 
 
@@ -102,7 +104,10 @@ class ProgramOutput:
         line = OutputLine(time.time(), self.program, stream, text)
         self._tail.append(line)
         for listener in self._listeners:
-            listener(line)
+            try:
+                listener(line)
+            except Exception:  # a view's bug must not break supervision (or the file log)
+                log.exception("output listener failed")
         if self._file is not None:
             record = logging.makeLogRecord(
                 {"msg": text, "levelno": logging.INFO, "created": line.timestamp, "stream": stream}

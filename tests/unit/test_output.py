@@ -180,3 +180,18 @@ def test_close_is_idempotent_and_tail_still_works(tmp_path):
 def test_crlf_line_of_exactly_max_line_is_not_reported_as_cut() -> None:
     splitter = LineSplitter(max_line=4)
     assert splitter.feed(b"abcd\r\n") == ["abcd"]
+
+
+def test_a_listener_that_raises_does_not_lose_the_line_or_the_next_listener() -> None:
+    output = ProgramOutput("game", tail_lines=10)
+    seen: list[str] = []
+
+    def broken(line: OutputLine) -> None:
+        raise RuntimeError("a view that was deleted")
+
+    output.subscribe(broken)
+    output.subscribe(lambda line: seen.append(line.text))
+    output.add("stdout", "still here")
+
+    assert seen == ["still here"]
+    assert [line.text for line in output.tail(10)] == ["still here"]
