@@ -10,19 +10,19 @@ In the order a request meets them (`install_guards` sets them up):
    (the panel refuses such a bind without one).
 3. CORS (starlette's), only for `api.allowed_origins`: other origins get no
    allow headers, so their preflights fail in the browser.
-4. `RequireKey`, with a control key set: every path but /health and /metrics
+4. `RateLimit`: `api.rate_limit_per_minute` per client (the `limits` library,
+   moving window); /health and /metrics are never limited. It runs before the
+   key check, so guessing keys costs budget like any other request.
+5. `RequireKey`, with a control key set: every path but /health and /metrics
    needs `Authorization: Bearer X`, X the control key, the read-only key (GET
    only; anything else is 403) or a token signed with the control key
    (`secrets.tokens`; an expired one is a 401 that says so).
-   A wrong key costs no rate-limit budget.
-5. `CrossSite`: a POST needs `Content-Type: application/json`, an empty one too
+6. `CrossSite`: a POST needs `Content-Type: application/json`, an empty one too
    (415): a web page can only send text/plain, form or multipart bodies
    without a preflight. A POST whose `Origin` is neither this server nor one of
    `api.allowed_origins` is refused (403).
-6. `BodyLimit`: bodies over `api.max_request_size_mb` are 413, counted as the
+7. `BodyLimit`: bodies over `api.max_request_size_mb` are 413, counted as the
    bytes arrive (chunked bodies included), never buffered first.
-7. `RateLimit`: `api.rate_limit_per_minute` per client (the `limits` library,
-   moving window); /health and /metrics are never limited.
 
 The client a request is counted (and audited) for is the TCP peer, or, only
 when the peer is one of `api.trusted_proxies`, the last address in
@@ -396,12 +396,12 @@ def install_guards(
     """
     proxies = TrustedProxies.parse(api.trusted_proxies)
     # Added last = runs first.
-    if api.rate_limit_enabled:
-        app.add_middleware(RateLimit, per_minute=api.rate_limit_per_minute, proxies=proxies)
     app.add_middleware(BodyLimit, max_bytes=int(api.max_request_size_mb * 1024 * 1024))
     app.add_middleware(CrossSite, allowed_origins=api.allowed_origins)
     if keys.control:
         app.add_middleware(RequireKey, keys=keys)
+    if api.rate_limit_enabled:
+        app.add_middleware(RateLimit, per_minute=api.rate_limit_per_minute, proxies=proxies)
     if api.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -340,6 +340,16 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 # Rate limit and forwarded clients ----------------------------------------------------
 
 
+async def test_guessing_keys_costs_rate_limit_budget() -> None:
+    app, _ = make_app(ApiSettings(rate_limit_per_minute=3), ManagementKeys(control=CONTROL))
+    async with client(app) as http:
+        codes = [
+            (await http.get("/logs", headers={"authorization": f"Bearer guess{i}"})).status_code
+            for i in range(5)
+        ]
+    assert codes == [401, 401, 401, 429, 429]
+
+
 async def test_varying_x_forwarded_for_does_not_escape_the_rate_limit() -> None:
     app, _ = make_app(ApiSettings(rate_limit_per_minute=3), ManagementKeys())
     async with client(app) as http:
