@@ -25,6 +25,7 @@ import contextlib
 import errno
 import socket
 import ssl
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -56,7 +57,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     # says TCP, and without it every keep-alive request after the first waits ~40 ms
     # for Nagle's algorithm (a Prometheus scrape, the panel's own httpx client).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sys.platform == "win32":
+        # On Windows SO_REUSEADDR lets another socket bind the same port and take its
+        # connections (keys included); exclusive use makes a busy port an error.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
