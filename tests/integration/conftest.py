@@ -174,3 +174,16 @@ def serve(tmp_path: Path, project: Path) -> Iterator[Serve]:
         yield panel
     finally:
         panel.cleanup()
+
+
+@pytest.fixture(scope="module")
+def gameless_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One `serve --no-game` shared by a module whose answers need no game."""
+    tmp = tmp_path_factory.mktemp("gameless")
+    project = tmp / "project"
+    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
+    serve = Serve(tmp=tmp, project=project)
+    try:
+        yield serve.start("--no-game")
+    finally:
+        serve.cleanup()

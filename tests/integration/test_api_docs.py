@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 import zipfile
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from spacetime_panel.api.docs import SWAGGER_UI
-from spacetime_panel.godot.commands import demo_project
 from tests.integration.conftest import Serve
 from tests.integration.test_install_addon_wheel import build_wheel
 
@@ -28,21 +25,8 @@ class Links(HTMLParser):
         self.urls += [value for name, value in attrs if name in ("src", "href") and value]
 
 
-@pytest.fixture(scope="module")
-def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    """One `serve` (no game: the docs need none) for the whole module."""
-    tmp = tmp_path_factory.mktemp("docs")
-    project = tmp / "project"
-    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
-    serve = Serve(tmp=tmp, project=project)
-    try:
-        yield serve.start("--no-game")
-    finally:
-        serve.cleanup()
-
-
-def test_docs_page_loads_only_from_this_server(panel: Serve) -> None:
-    page = panel.get("/docs")
+def test_docs_page_loads_only_from_this_server(gameless_serve: Serve) -> None:
+    page = gameless_serve.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     # No absolute URL at all: not in a tag, not in the inline script.
@@ -53,7 +37,7 @@ def test_docs_page_loads_only_from_this_server(panel: Serve) -> None:
     for url in links.urls:
         assert url.startswith("/") and not url.startswith("//"), url
     assert "url: '/openapi.json'" in page.text
-    assert panel.get("/openapi.json").status_code == 200
+    assert gameless_serve.get("/openapi.json").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -64,18 +48,20 @@ def test_docs_page_loads_only_from_this_server(panel: Serve) -> None:
         ("favicon-32x32.png", "image/png"),
     ],
 )
-def test_docs_assets_are_served_from_the_package(panel: Serve, name: str, media: str) -> None:
-    page = panel.get("/docs").text
+def test_docs_assets_are_served_from_the_package(
+    gameless_serve: Serve, name: str, media: str
+) -> None:
+    page = gameless_serve.get("/docs").text
     assert f'"/docs/assets/{name}"' in page
-    asset = panel.get(f"/docs/assets/{name}")
+    asset = gameless_serve.get(f"/docs/assets/{name}")
     assert asset.status_code == 200
     assert media in asset.headers["content-type"]
     assert asset.content == (SWAGGER_UI / name).read_bytes()
 
 
-def test_swagger_ui_reads_the_openapi_version_fastapi_writes(panel: Serve) -> None:
+def test_swagger_ui_reads_the_openapi_version_fastapi_writes(gameless_serve: Serve) -> None:
     # Swagger UI before 5 shows "does not specify a valid version field" for 3.1.
-    assert panel.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert gameless_serve.get("/openapi.json").json()["openapi"].startswith("3.1")
     bundle = (SWAGGER_UI / "swagger-ui-bundle.js").read_text(encoding="utf-8")
     versions = set(re.findall(r'"(5\.\d+\.\d+)"', bundle))
     assert versions, "swagger-ui-bundle.js is not Swagger UI 5"
@@ -84,18 +70,18 @@ def test_swagger_ui_reads_the_openapi_version_fastapi_writes(panel: Serve) -> No
     assert (SWAGGER_UI / "LICENSE").is_file() and (SWAGGER_UI / "NOTICE").is_file()
 
 
-def test_no_cdn_pages_nor_unknown_assets(panel: Serve) -> None:
-    redoc = panel.get("/redoc")  # FastAPI's ReDoc page loads from a CDN: not served
+def test_no_cdn_pages_nor_unknown_assets(gameless_serve: Serve) -> None:
+    redoc = gameless_serve.get("/redoc")  # FastAPI's ReDoc page loads from a CDN: not served
     assert redoc.status_code == 404
     assert redoc.json()["error"] == "Not Found"
-    missing = panel.get("/docs/assets/nothing.js")
+    missing = gameless_serve.get("/docs/assets/nothing.js")
     assert missing.status_code == 404
     assert set(missing.json()) == {"error", "message"}
-    outside = panel.get("/docs/assets/..%2F..%2Fapp.py")
+    outside = gameless_serve.get("/docs/assets/..%2F..%2Fapp.py")
     assert outside.status_code == 404
     # Only the files the page loads are served, not the rest of the folder.
     assert (SWAGGER_UI / "README.md").is_file()
-    assert panel.get("/docs/assets/README.md").status_code == 404
+    assert gameless_serve.get("/docs/assets/README.md").status_code == 404
 
 
 def test_docs_assets_travel_in_the_wheel(tmp_path: Path) -> None:

@@ -24,21 +24,8 @@ POSTED = GUARDED | {"400", "413", "415", "422"}
 
 
 @pytest.fixture(scope="module")
-def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    """One `serve` without a game for the module: these answers need none."""
-    tmp = tmp_path_factory.mktemp("errors")
-    project = tmp / "project"
-    shutil.copytree(demo_project(), project, ignore=shutil.ignore_patterns(".godot"))
-    serve = Serve(tmp=tmp, project=project)
-    try:
-        yield serve.start("--no-game")
-    finally:
-        serve.cleanup()
-
-
-@pytest.fixture(scope="module")
-def document(panel: Serve) -> dict[str, Any]:
-    body: dict[str, Any] = panel.get("/openapi.json").json()
+def document(gameless_serve: Serve) -> dict[str, Any]:
+    body: dict[str, Any] = gameless_serve.get("/openapi.json").json()
     return body
 
 
@@ -54,35 +41,35 @@ def problem(response: httpx.Response, status: int) -> str:
     return message
 
 
-def test_unknown_routes_and_methods_answer_in_the_api_shape(panel: Serve) -> None:
-    assert problem(panel.get("/nowhere"), 404) == "no such route: GET /nowhere"
+def test_unknown_routes_and_methods_answer_in_the_api_shape(gameless_serve: Serve) -> None:
+    assert problem(gameless_serve.get("/nowhere"), 404) == "no such route: GET /nowhere"
 
-    not_allowed = httpx.delete(panel.url + "/health", timeout=10)
+    not_allowed = httpx.delete(gameless_serve.url + "/health", timeout=10)
     assert "DELETE /health" in problem(not_allowed, 405)
     assert not_allowed.headers["allow"] == "GET"
     # A POST with the JSON type reaches routing: 405 with Allow, like any method.
-    posted = panel.post("/health", json={})
+    posted = gameless_serve.post("/health", json={})
     problem(posted, 405)
     assert posted.headers["allow"] == "GET"
     # Without it, the cross-site guard answers first (tests/fuzz/hooks.py says why).
-    problem(httpx.post(panel.url + "/health", timeout=10), 415)
+    problem(httpx.post(gameless_serve.url + "/health", timeout=10), 415)
 
 
-def test_validation_errors_name_the_field_in_one_line(panel: Serve) -> None:
-    assert "query.lines" in problem(panel.get("/logs", params={"lines": 0}), 422)
-    assert "query.lines" in problem(panel.get("/logs", params={"lines": "many"}), 422)
-    assert "query.lines" in problem(panel.get("/logs", params={"lines": 100_001}), 422)
-    assert "body.program" in problem(panel.post("/stop", json={"program": "nobody"}), 422)
-    assert "body.path" in problem(panel.post("/scene/load", json={}), 422)
-    assert "body.path" in problem(panel.post("/scene/load", json={"path": 5}), 422)
-    assert "body.extra" in problem(panel.post("/scene/reload", json={"extra": 1}), 422)
-    broken = panel.post(
+def test_validation_errors_name_the_field_in_one_line(gameless_serve: Serve) -> None:
+    assert "query.lines" in problem(gameless_serve.get("/logs", params={"lines": 0}), 422)
+    assert "query.lines" in problem(gameless_serve.get("/logs", params={"lines": "many"}), 422)
+    assert "query.lines" in problem(gameless_serve.get("/logs", params={"lines": 100_001}), 422)
+    assert "body.program" in problem(gameless_serve.post("/stop", json={"program": "nobody"}), 422)
+    assert "body.path" in problem(gameless_serve.post("/scene/load", json={}), 422)
+    assert "body.path" in problem(gameless_serve.post("/scene/load", json={"path": 5}), 422)
+    assert "body.extra" in problem(gameless_serve.post("/scene/reload", json={"extra": 1}), 422)
+    broken = gameless_serve.post(
         "/scene/load", content=b'{"path": ', headers={"content-type": "application/json"}
     )
     assert problem(broken, 400) == "the body is not JSON: Expecting value at character 9"
 
 
-def test_a_bad_scene_path_is_a_400_that_says_what_is_wrong(panel: Serve) -> None:
+def test_a_bad_scene_path_is_a_400_that_says_what_is_wrong(gameless_serve: Serve) -> None:
     # validate_scene_path is the authority: the document's pattern only states its rule.
     for path, why in [
         ("res://../x.tscn", "'..'"),
@@ -90,9 +77,9 @@ def test_a_bad_scene_path_is_a_400_that_says_what_is_wrong(panel: Serve) -> None
         ("res://a.gd", ".tscn or .scn"),
         ("res:///etc/x.tscn", "inside the project"),
     ]:
-        assert why in problem(panel.post("/scene/load", json={"path": path}), 400)
+        assert why in problem(gameless_serve.post("/scene/load", json={"path": path}), 400)
     # A good path gets past the check; there is no game to load it in.
-    problem(panel.post("/scene/load", json={"path": "res://scenes/test_room.tscn"}), 409)
+    problem(gameless_serve.post("/scene/load", json={"path": "res://scenes/test_room.tscn"}), 409)
 
 
 def test_the_document_states_the_constraints(document: dict[str, Any]) -> None:
@@ -147,8 +134,8 @@ def test_with_a_key_the_document_declares_the_bearer_scheme(
             assert needed == (None if path in ("/health", "/metrics") else [{"bearer": []}])
 
 
-def test_metrics_answer_in_the_documented_text_format(panel: Serve) -> None:
-    metrics = panel.get("/metrics")
+def test_metrics_answer_in_the_documented_text_format(gameless_serve: Serve) -> None:
+    metrics = gameless_serve.get("/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "# TYPE " in metrics.text
@@ -296,12 +283,14 @@ def test_what_the_user_can_fix_keeps_its_status_with_the_games_message(gateway: 
     assert loading.status_code == 202, loading.text
 
 
-def test_an_over_long_scene_name_is_a_400_before_the_game_is_asked(panel: Serve) -> None:
+def test_an_over_long_scene_name_is_a_400_before_the_game_is_asked(gameless_serve: Serve) -> None:
     # The issue's case: a name of 251 characters (256 bytes with .tscn) was a 500.
-    message = problem(panel.post("/scene/load", json={"path": "res://" + "a" * 251 + ".tscn"}), 400)
+    message = problem(
+        gameless_serve.post("/scene/load", json={"path": "res://" + "a" * 251 + ".tscn"}), 400
+    )
     assert "256 bytes, over 255" in message and len(message) < 200
     long_path = "res://" + "/".join(["d" * 200] * 6) + "/x.tscn"  # 1,219 bytes
-    assert "over 1024" in problem(panel.post("/scene/load", json={"path": long_path}), 400)
+    assert "over 1024" in problem(gameless_serve.post("/scene/load", json={"path": long_path}), 400)
 
 
 def test_the_document_bounds_the_scene_path(document: dict[str, Any]) -> None:
