@@ -24,13 +24,14 @@ def _connect(sim: SimProcess) -> ClientConnection:
     return connect(f"ws://127.0.0.1:{sim.telemetry_port}", open_timeout=WAIT, max_queue=None)
 
 
-def _next_event(ws: ClientConnection, name: str) -> dict[str, Any]:
+def _next_event(ws: ClientConnection, name: str, **data: Any) -> dict[str, Any]:
+    """The next `name` event (whose data has the fields in `data`, when given)."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         message = json.loads(ws.recv(timeout=WAIT))
-        if message["event"] == name:
+        if message["event"] == name and data.items() <= message["data"].items():
             return dict(message)
-    raise AssertionError(f"no {name!r} event within {WAIT} s")
+    raise AssertionError(f"no {name!r} event {data or ''} within {WAIT} s")
 
 
 def _assert_pose(pose: dict[str, Any]) -> None:
@@ -87,12 +88,14 @@ def test_scene_loaded_and_player_spawned_events(project: Path) -> None:
             assert (
                 sim.post("/scene/load", json={"path": "res://scenes/menu.tscn"}).status_code == 202
             )
-            loaded = _next_event(ws, "scene_loaded")["data"]
-            assert loaded == {"name": "menu", "path": "res://scenes/menu.tscn"}
+            # The main scene's own load may still be announced first: wait for ours.
+            menu = "res://scenes/menu.tscn"
+            loaded = _next_event(ws, "scene_loaded", path=menu)["data"]
+            assert loaded == {"name": "menu", "path": menu}
             spawned = _next_event(ws, "player_spawned")["data"]
             assert len(spawned["position"]) == 3
             # Every client gets the broadcast.
-            assert _next_event(second, "scene_loaded")["data"]["name"] == "menu"
+            assert _next_event(second, "scene_loaded", path=menu)["data"]["name"] == "menu"
 
 
 def test_a_client_that_never_reads_does_not_stall_the_others(project: Path) -> None:
