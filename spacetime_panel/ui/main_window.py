@@ -40,8 +40,8 @@ from PySide6.QtWidgets import (
 from spacetime_panel.core.controller import Controller
 from spacetime_panel.core.views import OutputLine, ProgramState, ProgramStatus, RecordingError
 from spacetime_panel.godot.addon import AddonInstallError
-from spacetime_panel.ui.graphs_headset import HeadsetGraph
-from spacetime_panel.ui.graphs_performance import PerformanceGraph
+from spacetime_panel.ui.graphs.headset import HeadsetGraph
+from spacetime_panel.ui.graphs.performance import PerformanceGraph
 from spacetime_panel.ui.icons import health_icon
 from spacetime_panel.ui.log_view import LogView
 from spacetime_panel.ui.services_view import ProgramsTable, ServicesTable

@@ -37,8 +37,8 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from spacetime_panel.telemetry import TelemetryBuffers, TelemetryStats
 from spacetime_panel.telemetry.codec import FpsSample, Pose, TrackingSample
-from spacetime_panel.ui.graphs_headset import HeadsetGraph
-from spacetime_panel.ui.graphs_performance import PerformanceGraph
+from spacetime_panel.ui.graphs.headset import HeadsetGraph
+from spacetime_panel.ui.graphs.performance import PerformanceGraph
 
 RATE_HZ = 144.0
 WINDOW_S = 60.0

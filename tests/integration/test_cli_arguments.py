@@ -264,3 +264,26 @@ def test_the_bridge_takes_a_fallback_port_given_by_flag(serve: Serve) -> None:
         wait_until(lambda: serve.game()["state"] == "RUNNING", 20, "the game to run")
         status = httpx.get(f"http://127.0.0.1:{fallback}/status", timeout=5).json()
     assert status["bridge"]["http_port"] == fallback
+
+
+def test_without_a_display_the_panel_says_how_to_run_headless_with_the_same_flags(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    no_display = {
+        k: v
+        for k, v in environment().items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    done = subprocess.run(
+        [*PANEL, "--demo", "--port", str(port), "--log-dir", str(tmp_path / "logs dir")],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIME_SCALE,
+        env=no_display,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no display to open the panel on (DISPLAY is not set)" in done.stderr
+    expected = f"spacetime-panel serve --demo --port {port} --log-dir '{tmp_path / 'logs dir'}'"
+    assert done.stderr.rstrip().endswith(f"run it headless with: {expected}"), done.stderr

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
+from spacetime_panel.commands.probe import probe_once
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.probes import MANAGEMENT_API, ServiceMonitor, ServiceState
-from spacetime_panel.terminal import probe_once
 from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, free_port
 from tests.integration.conftest import PANEL

@@ -18,7 +18,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
 from spacetime_panel.cli import main
-from spacetime_panel.keys_command import parse_ttl
+from spacetime_panel.commands.keys import parse_ttl
 from spacetime_panel.secrets.tokens import TokenRejected, verify_token
 from tests.conftest import TIME_SCALE
 from tests.unit.test_secrets import MemoryKeyring, PlaintextKeyring

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import psutil
 import pytest
 
-from spacetime_panel.stop_signals import on_stop_signals
+from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.supervisor import exit_watch
 from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV, ExitWatch
 from spacetime_panel.supervisor.machine import ProgramState

@@ -20,10 +20,10 @@ from PySide6.QtCore import Qt, QTimer
 
 from spacetime_panel.sim.world import quat_from_euler
 from spacetime_panel.telemetry import TelemetryBuffers, TelemetrySession, TelemetrySummary
-from spacetime_panel.ui.graphs import WAITING_TEXT, AxisRange, euler_degrees, peak_decimate
-from spacetime_panel.ui.graphs_headset import MAX_TRACKING_POINTS, HeadsetGraph
-from spacetime_panel.ui.graphs_performance import PerformanceGraph
-from spacetime_panel.ui.stats_strip import StatsStrip
+from spacetime_panel.ui.graphs.base import WAITING_TEXT, AxisRange, euler_degrees, peak_decimate
+from spacetime_panel.ui.graphs.headset import MAX_TRACKING_POINTS, HeadsetGraph
+from spacetime_panel.ui.graphs.performance import PerformanceGraph
+from spacetime_panel.ui.graphs.stats_strip import StatsStrip
 from tests.conftest import TIME_SCALE
 
 RATE = 90.0

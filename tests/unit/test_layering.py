@@ -1,5 +1,9 @@
-"""The layers of DESIGN.md, read from the source: Qt stays in ui/, and ui/ has one door.
+"""The layers of docs/architecture.md, read from the source.
 
+- Each top-level package has a layer, and imports only from its own layer or
+  those below (`LAYERS`); nothing imports itself back (no import cycles, lazy
+  imports included); `cli.py` only parses and dispatches to `commands/`; the
+  graphs' base module imports none of the graphs built on it.
 - The core (everything but `ui/`) never imports PySide6, qasync or pyqtgraph
   (tests/integration/test_install_addon_cli.py checks the same at run time).
 - `ui/` talks to the Controller only: no import from `supervisor/`, `probes/`
@@ -20,6 +24,35 @@ CORE_INTERNALS = ("supervisor", "probes", "telemetry")
 #: What the Controller owns; a view reads it through the Controller's methods.
 CONTROLLER_INSIDES = frozenset({"monitor", "telemetry", "recorder", "supervisor", "game"})
 
+#: The layers, bottom up: a module imports from its own layer or the ones below.
+LAYERS: dict[str, int] = {
+    # what every part reads: settings, keys, the bridge protocol's contract
+    "config": 0,
+    "secrets": 0,
+    "protocol": 0,
+    # the parts: child processes, service checks, telemetry, Godot projects and the addon;
+    # and the simulated Godot, a program of its own built on the same parts
+    "supervisor": 1,
+    "probes": 1,
+    "telemetry": 1,
+    "godot": 1,
+    "sim": 1,
+    # the Controller: the one door to the parts
+    "core": 2,
+    # the management API on the Controller
+    "api": 3,
+    # the Controller and the API as one service; and what the commands run beside it
+    "service": 4,
+    "deploy": 4,
+    "doctor": 4,
+    # the two front ends: the terminal commands and the desktop panel
+    "commands": 5,
+    "ui": 5,
+    # the entry point: parse and dispatch
+    "cli": 6,
+    "__main__": 6,
+}
+
 
 def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
     """Every module an import statement names (anywhere in the file), with its line."""
@@ -33,6 +66,110 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
             else:
                 found.append((node.lineno, node.module))
     return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _outside_type_checking(tree: ast.AST) -> ast.Module:
+    """The tree without its `if TYPE_CHECKING:` blocks (those imports never run)."""
+
+    class Strip(ast.NodeTransformer):
+        def visit_If(self, node: ast.If) -> ast.AST | None:
+            if "TYPE_CHECKING" in ast.unparse(node.test):
+                return None
+            self.generic_visit(node)
+            return node
+
+    stripped = Strip().visit(tree)
+    assert isinstance(stripped, ast.Module)
+    return stripped
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Our module -> our modules it imports when it runs (lazy imports included)."""
+    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = _outside_type_checking(ast.parse(path.read_text(encoding="utf-8")))
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    found.add(child if child in paths else node.module)
+        graph[name] = {module for module in found if module in paths and module != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while (member := stack.pop()) != module:
+                group.append(member)
+            if group:
+                cycles.append(sorted([module, *group]))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_back() -> None:
+    assert import_cycles(package_imports()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_each_layer_imports_only_from_itself_and_below() -> None:
+    upward = []
+    for module, imported in sorted(package_imports().items()):
+        parts = module.split(".")
+        if len(parts) == 1:
+            continue  # spacetime_panel/__init__.py: the version
+        assert parts[1] in LAYERS, f"{module}: give spacetime_panel.{parts[1]} a layer in LAYERS"
+        for other in sorted(imported):
+            other_top = other.split(".")[1] if "." in other else ""
+            if other_top in LAYERS and LAYERS[other_top] > LAYERS[parts[1]]:
+                upward.append(f"{module} imports {other}")
+    assert upward == []
+
+
+def test_cli_only_parses_and_dispatches() -> None:
+    imported = package_imports()["spacetime_panel.cli"]
+    assert imported and all(
+        module.startswith("spacetime_panel.commands") or module == "spacetime_panel"
+        for module in imported
+    ), imported
+
+
+def test_the_graphs_base_imports_none_of_the_graphs() -> None:
+    children = {"performance", "headset", "stats_strip"}
+    imported = package_imports()["spacetime_panel.ui.graphs.base"]
+    assert {module.rsplit(".", 1)[-1] for module in imported} & children == set()
 
 
 def _is_controller(node: ast.expr) -> bool:

@@ -6,7 +6,7 @@ import pytest
 from keyring.backends import fail
 
 from spacetime_panel.api.security import management_keys
-from spacetime_panel.cli import read_management_keys
+from spacetime_panel.commands.common import read_management_keys
 from spacetime_panel.secrets import KeyringUnavailable, SecretStore
 from tests.unit.test_secrets import LockedKeyring, MemoryKeyring
 

@@ -3,7 +3,7 @@
 Two plots share the time axis (seconds before the newest sample): FPS on
 top with the refresh rate as a target line, the times in milliseconds below
 with the frame budget (``1000 / refresh rate``) as a horizontal line. Above
-them, a :class:`~spacetime_panel.ui.stats_strip.StatsStrip` shows the
+them, a :class:`~spacetime_panel.ui.graphs.stats_strip.StatsStrip` shows the
 summary's figures, a few times a second.
 
 Frame timing is spiky and a spike is what the developer is looking for, so
@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from spacetime_panel.core.views import TelemetryBuffers, TelemetrySummary
-from spacetime_panel.ui.graphs import (
+from spacetime_panel.ui.graphs.base import (
     DEFAULT_REDRAW_HZ,
     DEFAULT_WINDOW_S,
     MAX_SAMPLE_HZ,
@@ -36,7 +36,7 @@ from spacetime_panel.ui.graphs import (
     make_plot,
     peak_decimate,
 )
-from spacetime_panel.ui.stats_strip import StatsStrip
+from spacetime_panel.ui.graphs.stats_strip import StatsStrip
 
 BuffersProvider = Callable[[], TelemetryBuffers | None]
 SummaryProvider = Callable[[], TelemetrySummary | None]

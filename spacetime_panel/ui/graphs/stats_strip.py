@@ -3,7 +3,7 @@
 It shows a :class:`~spacetime_panel.telemetry.TelemetrySummary` as a few
 labels: FPS now/avg/min, frame time p50/p95/p99, the share of frames over
 budget and the dropped frames. It is updated a few times a second by
-:class:`~spacetime_panel.ui.graphs_performance.PerformanceGraph`, never per
+:class:`~spacetime_panel.ui.graphs.performance.PerformanceGraph`, never per
 frame, and a label's text is set only when it changes (``QLabel.setText``
 returns early on the same text).
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from spacetime_panel.core.views import TelemetrySummary
-from spacetime_panel.ui.graphs import WAITING_TEXT
+from spacetime_panel.ui.graphs.base import WAITING_TEXT
 
 # Frames stop arriving for this long before the strip says the figures are stale.
 STALE_AFTER_S = 2.0

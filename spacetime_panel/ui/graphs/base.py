@@ -26,9 +26,9 @@ pyqtgraph's scrolling-plot examples and spend as little as they can:
   is active (:meth:`ScrollingGraph.set_active`): nothing is drawn that nobody
   can see.
 
-The widgets themselves live in :mod:`.graphs_performance`
-(:class:`PerformanceGraph`) and :mod:`.graphs_headset` (:class:`HeadsetGraph`);
-both names can also be imported from here.
+This module imports none of the widgets built on it: they live in
+:mod:`.performance` (:class:`PerformanceGraph`, with :mod:`.stats_strip`) and
+:mod:`.headset` (:class:`HeadsetGraph`), and the package re-exports them.
 """
 
 from __future__ import annotations
@@ -407,16 +407,3 @@ class ScrollingGraph(QWidget):
 
     def _all_plots(self) -> list[pg.PlotItem]:
         return self._time_plots()
-
-
-def __getattr__(name: str) -> Any:
-    # The widgets import this module, so they are re-exported lazily (PEP 562).
-    if name == "PerformanceGraph":
-        from spacetime_panel.ui.graphs_performance import PerformanceGraph
-
-        return PerformanceGraph
-    if name == "HeadsetGraph":
-        from spacetime_panel.ui.graphs_headset import HeadsetGraph
-
-        return HeadsetGraph
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ writes every sample to CSV while it runs.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -19,7 +20,16 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from spacetime_panel.stop_signals import on_stop_signals
+from spacetime_panel.commands.arguments import positive_seconds, websocket_url
+from spacetime_panel.commands.common import (
+    EXIT_USAGE,
+    Subcommands,
+    fail,
+    settings_from,
+    where_flags,
+)
+from spacetime_panel.config import ConfigError
+from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.telemetry import (
     ConnectionState,
     CsvRecorder,
@@ -32,6 +42,48 @@ from spacetime_panel.telemetry import (
 #: The WebSocket handshake's wait when the command runs at most `duration` seconds:
 #: short enough that a peer which accepts and never answers is named within it.
 OPEN_TIMEOUT = 5.0
+
+
+def add_parser(commands: Subcommands) -> None:
+    telemetry = commands.add_parser(
+        "telemetry",
+        help="the game's live telemetry: FPS, frame times, headset, errors",
+        description="Connect to the game's telemetry WebSocket (reconnecting by itself) and "
+        "show rolling statistics; exit 1 if no sample arrived.",
+    )
+    where_flags(telemetry)
+    telemetry.add_argument(
+        "--url", type=websocket_url, help="ws://HOST:PORT (default: the configured telemetry port)"
+    )
+    telemetry.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
+    telemetry.add_argument("--json", action="store_true", help="one JSON summary per second")
+    telemetry.add_argument("--record", type=Path, metavar="FILE.csv", help="write samples to CSV")
+    telemetry.add_argument(
+        "--refresh-rate", type=int, choices=(72, 90, 120, 144), help="headset refresh rate (Hz)"
+    )
+    telemetry.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args, launching=False)
+    except ConfigError as error:
+        return fail(str(error), EXIT_USAGE)
+    url = args.url or f"ws://127.0.0.1:{settings.ports.telemetry}"
+    if url.startswith("wss://"):
+        print(
+            "spacetime-panel telemetry: argument --url: wss:// is not supported: the "
+            "game's telemetry is plain ws:// on 127.0.0.1",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    refresh = args.refresh_rate or settings.telemetry.refresh_rate_hz
+    return asyncio.run(
+        run_telemetry(
+            url, duration=args.duration, as_json=args.json, record=args.record,
+            refresh_hz=refresh,
+        )
+    )  # fmt: skip
 
 
 def connection_problem(last_error: str | None) -> str | None:

@@ -27,7 +27,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QWidget
 
 from spacetime_panel.core.views import TelemetryBuffers, TrackingSeries
-from spacetime_panel.ui.graphs import (
+from spacetime_panel.ui.graphs.base import (
     DEFAULT_REDRAW_HZ,
     DEFAULT_WINDOW_S,
     MAX_SAMPLE_HZ,

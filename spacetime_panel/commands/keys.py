@@ -31,7 +31,8 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
-from spacetime_panel.arguments import positive_seconds
+from spacetime_panel.commands.arguments import positive_seconds
+from spacetime_panel.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Subcommands
 from spacetime_panel.secrets import (
     BRIDGE_API_KEY,
     PANEL_API_KEY,
@@ -42,8 +43,6 @@ from spacetime_panel.secrets import (
 )
 from spacetime_panel.secrets.store import DEFAULT_TIMEOUT
 from spacetime_panel.secrets.tokens import SCOPES, Scope, issue_token
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 #: The names users type, in the order `keys where` lists them.
 KEY_NAMES: dict[str, Secret] = {
@@ -71,7 +70,7 @@ def parse_ttl(text: str) -> float:
     return seconds
 
 
-def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Register `keys` and its actions under the main parser's subcommands."""
     keys = commands.add_parser(
         "keys",
@@ -134,9 +133,10 @@ def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="LIFETIME",
         help=f"how long it is valid: 30m, 8h, 2d or seconds (default {DEFAULT_TTL})",
     )
+    keys.set_defaults(run=run)
 
 
-def run_keys(
+def run(
     args: argparse.Namespace,
     *,
     store: SecretStore | None = None,
@@ -280,4 +280,4 @@ def _fail(line: str, code: int = EXIT_ERROR) -> int:
     return code
 
 
-__all__ = ["KEY_NAMES", "add_keys_parser", "parse_ttl", "run_keys"]
+__all__ = ["KEY_NAMES", "add_parser", "parse_ttl", "run"]
