@@ -1,0 +1,50 @@
+"""What every renderer is given (`DeployContext`) and what it returns (`RenderedFile`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spacetime_panel.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    name: str  # file name relative to the output folder, e.g. "spacetime-panel.service"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeployContext:
+    executable: Path  # the installed spacetime-panel
+    project: Path  # the Godot project folder
+    godot: str  # the Godot executable (path or name on PATH)
+    log_dir: Path
+    user: str
+    serve_args: tuple[str, ...]  # extra `serve` arguments (after --)
+    settings: Settings  # ports, api host/port, timeouts (spacetime_panel.config)
+    #: The config file `serve` should read (the one given to `deploy --config`), if any.
+    config: Path | None = field(default=None)
+
+    @classmethod
+    def reference(cls) -> DeployContext:
+        """The documented defaults that packaging/ is rendered with."""
+        return cls(
+            executable=Path(REFERENCE_EXECUTABLE),
+            project=Path(REFERENCE_PROJECT),
+            godot=REFERENCE_GODOT,
+            log_dir=Path(REFERENCE_LOG_DIR),
+            user=REFERENCE_USER,
+            serve_args=("--auto-load-scene",),
+            settings=Settings(),
+        )
+
+
+REFERENCE_EXECUTABLE = "/opt/spacetime-panel/.venv/bin/spacetime-panel"
+REFERENCE_PROJECT = "/opt/spacetime-panel/project"
+REFERENCE_GODOT = "/usr/local/bin/godot"
+REFERENCE_LOG_DIR = "/var/log/spacetime-panel"
+REFERENCE_USER = "spacetime"
+
+Renderer = Callable[[DeployContext], list[RenderedFile]]
