@@ -29,6 +29,8 @@ from tests.conftest import TIME_SCALE, eventually, wait_until
 from tests.integration.conftest import Serve, alive
 from tests.integration.test_program import SLEEPER, child, make_program, texts
 
+pytestmark = pytest.mark.portable
+
 WAIT = 20 * TIME_SCALE
 
 STUBBORN_TREE = child(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,8 @@ from spacetime_panel.supervisor.machine import (
     describe_exit,
 )
 from spacetime_panel.supervisor.policy import RestartPolicy
+
+pytestmark = pytest.mark.portable
 
 S = ProgramState
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from spacetime_panel.supervisor.output import LineSplitter, OutputLine, ProgramOutput
+
+pytestmark = pytest.mark.portable
 
 # --- LineSplitter ------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import pytest
 
 from spacetime_panel.supervisor.policy import GiveUp, RestartPolicy, RetryIn
 
+pytestmark = pytest.mark.portable
+
 
 def test_backoff_doubles_from_one_second():
     policy = RestartPolicy(max_failures=10)

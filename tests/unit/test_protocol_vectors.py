@@ -24,6 +24,8 @@ from spacetime_panel.telemetry.codec import (
     TrackingSample,
 )
 
+pytestmark = pytest.mark.portable
+
 SCHEMAS = [
     "status",
     "scene",

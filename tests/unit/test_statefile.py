@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from spacetime_panel.supervisor.statefile import LaunchRecord, StateFile
+
+pytestmark = pytest.mark.portable
 
 GAME = LaunchRecord(pid=4242, create_time=1733140200.5, command=["godot", "--path", "/p"])
 EDITOR = LaunchRecord(pid=77, create_time=1733140300.25, command=["godot", "-e"])

@@ -26,6 +26,8 @@ from spacetime_panel.telemetry.codec import (
     TrackingSample,
 )
 
+pytestmark = pytest.mark.portable
+
 FPS = {"fps": 90.0, "frame_time_ms": 11.111, "process_time_ms": 4.2, "physics_time_ms": 1.1}
 POSE = {"position": [0.0, 1.7, 2.0], "rotation": [0.0, 0.0, 0.0, 1.0]}
 TRACKING = {"headset": POSE, "left_controller": None, "right_controller": POSE}

@@ -11,6 +11,8 @@ from spacetime_panel.telemetry.buffers import TelemetryBuffers
 from spacetime_panel.telemetry.codec import ErrorEvent, FpsSample, Hello, RejectKind
 from spacetime_panel.telemetry.stats import ConnectionState, LastError, TelemetryStats
 
+pytestmark = pytest.mark.portable
+
 T0 = 1_700_000_000.0
 
 
