@@ -47,6 +47,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "scene_path": ("godot.scene_path", "--scene-path"),
     "auto_load_scene": ("godot.auto_load_scene", "--auto-load-scene"),
     "headless": ("godot.headless", "--headless"),
+    "xvfb": ("godot.xvfb", "--xvfb"),
     "editor": ("godot.launch_editor", "--editor"),
     "no_game": ("godot.launch_game", "--no-game"),
     "player_timeout": ("supervisor.player_timeout", "--player-timeout"),
@@ -127,6 +128,12 @@ def serve_flags(parser: argparse.ArgumentParser) -> None:
     more = parser.add_argument_group("more")
     more.add_argument(
         "--headless", action="store_true", default=None, help="pass --headless to the game"
+    )
+    more.add_argument(
+        "--xvfb",
+        action="store_true",
+        default=None,
+        help="without DISPLAY: run Godot on a virtual display (Xvfb) the panel starts and stops",
     )
     more.add_argument(
         "--start-timeout", type=positive_seconds, help="seconds for Godot to be ready (60)"
@@ -225,7 +232,27 @@ def checked_settings(args: argparse.Namespace) -> Settings | int:
         return fail(complaint, EXIT_USAGE)
     if (complaint := check_godot(settings)) is not None:
         return fail(complaint, EXIT_ERROR)
+    if (code := check_xvfb(settings)) is not None:
+        return code
     return settings
+
+
+def check_xvfb(settings: Settings) -> int | None:
+    """With godot.xvfb: exit 2 where there is no X11 (Windows, macOS), exit 1 when
+    Xvfb is missing and needed (no DISPLAY); None when Godot can be launched."""
+    from spacetime_panel.supervisor.virtual_display import (
+        existing_display,
+        missing_tools,
+        platform_problem,
+    )
+
+    if not settings.godot.xvfb:
+        return None
+    if (problem := platform_problem()) is not None:
+        return fail(problem, EXIT_USAGE)
+    if existing_display(os.environ) is None and (problem := missing_tools()) is not None:
+        return fail(problem, EXIT_ERROR)
+    return None
 
 
 def bridge_key() -> str | None:

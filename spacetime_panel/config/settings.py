@@ -33,6 +33,8 @@ class GodotSettings(_Area):
     launch_game: bool = True
     launch_editor: bool = False
     headless: bool = False
+    #: Start a virtual X display (Xvfb) for Godot when DISPLAY is unset (Linux).
+    xvfb: bool = False
     extra_args: tuple[str, ...] = ()
     #: Hosts besides loopback that may receive the bridge key (a game on another
     #: machine the user approved); the key is never sent anywhere else.

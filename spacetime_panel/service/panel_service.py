@@ -11,6 +11,7 @@ import asyncio
 import importlib.resources
 import logging
 import logging.handlers
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
 from spacetime_panel.godot.addon import packaged_addon
 from spacetime_panel.godot.commands import demo_project
+from spacetime_panel.supervisor.virtual_display import (
+    DisplayEnvironment,
+    DisplayFailed,
+    VirtualDisplay,
+    existing_display,
+)
 
 APP_NAME = "spacetime-panel"
 PANEL_LOG = "spacetime-panel.log"
@@ -96,6 +103,8 @@ class PanelService:
         self._serving: asyncio.Task[None] | None = None
         self._audit: AuditLog | None = None
         self.controller: Controller | None = None
+        #: The Xvfb started for Godot (godot.xvfb, no DISPLAY), stopped after Godot.
+        self.virtual_display: VirtualDisplay | None = None
 
     @property
     def url(self) -> str:
@@ -111,6 +120,12 @@ class PanelService:
             raise CannotServe(problem)
         paths = Paths.for_settings(settings)
         sock = bind_socket(settings.api.host, settings.api.port)
+        if settings.godot.xvfb:
+            try:
+                await self._start_virtual_display()
+            except BaseException:
+                sock.close()
+                raise
         self._http = httpx.AsyncClient(trust_env=False)
         controller = Controller(
             settings,
@@ -142,10 +157,30 @@ class PanelService:
         assert self._serving is not None, "start() first"
         return self._serving
 
+    async def _start_virtual_display(self) -> None:
+        """Xvfb for Godot when there is no display: its DISPLAY and XAUTHORITY go into
+        this process's environment, which every Godot launch copies (godot_environment)."""
+        if (display := existing_display(os.environ)) is not None:
+            log.info("--xvfb: DISPLAY=%s is set, so Godot uses that display (no Xvfb)", display)
+            return
+        if not self.settings.supervisor.stop_godot_on_exit:
+            log.warning("--xvfb with --leave-running: a Godot left running loses its window")
+        self.virtual_display = VirtualDisplay(on_change=_export_display)
+        try:
+            _export_display(await self.virtual_display.start())
+        except DisplayFailed as error:
+            await self.virtual_display.stop()
+            self.virtual_display = None
+            raise CannotServe(f"--xvfb: {error}") from None
+
     async def stop(self) -> None:
         log.info("shutting down")
         if self.controller is not None:
             await self.controller.close()
+        if self.virtual_display is not None:
+            await self.virtual_display.stop()  # after Godot, which draws on it
+            _export_display({})
+            self.virtual_display = None
         if self._server is not None:
             self._server.shutdown()
         if self._serving is not None:
@@ -154,6 +189,15 @@ class PanelService:
             await self._http.aclose()
         if self._audit is not None:
             self._audit.close()
+
+
+def _export_display(environment: DisplayEnvironment) -> None:
+    """Set (or, given `{}`, remove) DISPLAY and XAUTHORITY for the next Godot launch."""
+    for name in ("DISPLAY", "XAUTHORITY"):
+        if name in environment:
+            os.environ[name] = environment[name]
+        else:
+            os.environ.pop(name, None)
 
 
 async def run_service(
