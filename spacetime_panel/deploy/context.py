@@ -26,6 +26,8 @@ class DeployContext:
     settings: Settings  # ports, api host/port, timeouts (spacetime_panel.config)
     #: The config file `serve` should read (the one given to `deploy --config`), if any.
     config: Path | None = field(default=None)
+    #: The user's group (for file ownership, e.g. logrotate's `su`); empty: named as the user.
+    group: str = field(default="")
 
     @classmethod
     def reference(cls) -> DeployContext:

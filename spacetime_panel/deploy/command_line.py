@@ -1,0 +1,82 @@
+"""The `serve` command line a deployment file runs, and the quoting each format needs."""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+from spacetime_panel.config import PortSettings, Settings
+from spacetime_panel.deploy.context import DeployContext
+
+#: Seconds a service manager waits beyond `supervisor.stop_timeout` before it kills
+#: the panel: the panel needs the stop timeout for Godot, then a moment to exit.
+STOP_MARGIN_SECONDS = 20
+
+_DEFAULT_PORTS = PortSettings()
+
+
+def stop_wait_seconds(settings: Settings) -> int:
+    """How long a service manager waits from SIGTERM to SIGKILL (more than the stop timeout)."""
+    return math.ceil(settings.supervisor.stop_timeout) + STOP_MARGIN_SECONDS
+
+
+def serve_arguments(context: DeployContext, *, headless: bool = False) -> list[str]:
+    """`serve`'s arguments: where things are, the ports that differ from the defaults,
+    then the user's own (`headless` adds --headless, for services without a display)."""
+    settings = context.settings
+    arguments = ["serve"]
+    if context.config is not None:
+        arguments += ["--config", str(context.config)]
+    if settings.api.host != "127.0.0.1":
+        arguments += ["--host", settings.api.host]
+    arguments += ["--port", str(settings.api.port)]
+    ports = settings.ports
+    for flag, value, default in (
+        ("--godot-port", ports.http, _DEFAULT_PORTS.http),
+        ("--telemetry-port", ports.telemetry, _DEFAULT_PORTS.telemetry),
+        ("--lsp-port", ports.lsp, _DEFAULT_PORTS.lsp),
+        ("--dap-port", ports.dap, _DEFAULT_PORTS.dap),
+        ("--discovery-port", ports.discovery, _DEFAULT_PORTS.discovery),
+    ):
+        if value != default:
+            arguments += [flag, str(value)]
+    if ports.http_fallbacks != _DEFAULT_PORTS.http_fallbacks:
+        arguments += ["--http-fallback-ports", ",".join(map(str, ports.http_fallbacks))]
+    if settings.supervisor.stop_timeout != 10.0:
+        arguments += ["--stop-timeout", f"{settings.supervisor.stop_timeout:g}"]
+    arguments += [
+        "--godot-path",
+        context.godot,
+        "--project-path",
+        str(context.project),
+        "--log-dir",
+        str(context.log_dir),
+    ]
+    if headless and "--headless" not in context.serve_args and not settings.godot.headless:
+        arguments.append("--headless")
+    arguments += context.serve_args
+    return arguments
+
+
+def systemd_word(word: str) -> str:
+    """One word of a systemd command line (`ExecStart=`): quoted when it has to be,
+    with `%` (specifiers) and `$` (variables) made literal."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if word and not any(c.isspace() or c in "\"'\\;" for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_path(path: str) -> str:
+    """A path setting (`WorkingDirectory=`): the rest of the line, specifiers made literal."""
+    return path.replace("%", "%%")
+
+
+def supervisord_value(text: str) -> str:
+    """A supervisord value: `%` starts an expansion there, so it is doubled."""
+    return text.replace("%", "%%")
+
+
+def supervisord_command(words: list[str]) -> str:
+    """A supervisord `command=`: split with shlex, so quoted the shell's way."""
+    return supervisord_value(shlex.join(words))
