@@ -75,8 +75,9 @@ class DisplayFailed(Exception):
     """Xvfb could not be started or did not become ready; `str()` is one line."""
 
 
-def platform_problem(platform: str = sys.platform) -> str | None:
-    """Why `--xvfb` makes no sense on this platform, or None where X11 servers run."""
+def platform_problem(platform: str | None = None) -> str | None:
+    """Why `--xvfb` makes no sense on this platform (default: this one), or None on X11's."""
+    platform = platform or sys.platform
     if platform == "win32":
         return (
             "--xvfb (godot.xvfb) is for Linux (X11): Godot on Windows draws on the Windows desktop"
