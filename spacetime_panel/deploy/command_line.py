@@ -22,7 +22,8 @@ def stop_wait_seconds(settings: Settings) -> int:
 
 def serve_arguments(context: DeployContext, *, headless: bool = False) -> list[str]:
     """`serve`'s arguments: where things are, the ports that differ from the defaults,
-    then the user's own (`headless` adds --headless, for services without a display)."""
+    then the user's own (`headless` adds --headless, for services without a display,
+    unless the game already runs headless or on serve's own Xvfb)."""
     settings = context.settings
     arguments = ["serve"]
     if context.config is not None:
@@ -52,7 +53,8 @@ def serve_arguments(context: DeployContext, *, headless: bool = False) -> list[s
         "--log-dir",
         str(context.log_dir),
     ]
-    if headless and "--headless" not in context.serve_args and not settings.godot.headless:
+    display = settings.godot.headless or settings.godot.xvfb
+    if headless and not display and not {"--headless", "--xvfb"} & set(context.serve_args):
         arguments.append("--headless")
     arguments += context.serve_args
     return arguments

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import PureWindowsPath
 
 from spacetime_panel.deploy.command_line import (
@@ -50,7 +51,8 @@ def render_systemd(context: DeployContext) -> list[RenderedFile]:
 # Install: sudo cp spacetime-panel.service /etc/systemd/system/
 #          sudo systemctl daemon-reload && sudo systemctl enable --now spacetime-panel
 # A system service has no display, so the game runs --headless (its autoloads and
-# the bridge still run). For a game with a window, use the systemd-user unit instead.
+# the bridge still run), or on serve's own virtual display with `-- --xvfb`.
+# For a game with a window on your desktop, use the systemd-user unit instead.
 [Unit]
 Description=SpaceTime Panel (Godot supervisor and management API on {api})
 After=network-online.target
@@ -147,11 +149,14 @@ def render_supervisord(context: DeployContext) -> list[RenderedFile]:
         [context.executable.as_posix(), *serve_arguments(context, headless=True)]
     )
     output = supervisord_value((context.log_dir / SERVE_OUTPUT_LOG).as_posix())
+    user, log_dir = context.user, supervisord_value(shlex.quote(context.log_dir.as_posix()))
     text = f"""\
 ; supervisord program for `spacetime-panel serve`, the headless supervisor
 ; (made by `spacetime-panel deploy supervisord`; replaces the guide's spacetime-server).
-; Install: copy to /etc/supervisor/conf.d/, then: supervisorctl reread && supervisorctl update
-; No display under supervisord, so the game runs --headless. The keys come from
+; Install: create the log folder (supervisord refuses a missing one), copy this file to
+; /etc/supervisor/conf.d/, then: supervisorctl reread && supervisorctl update
+;   sudo install -d -o {user} {log_dir}
+; No display under supervisord, so the game runs --headless (or `-- --xvfb`). Keys come from
 ; supervisord's own environment or the keyring, never from an environment= line here.
 [program:spacetime-panel]
 command={command}
