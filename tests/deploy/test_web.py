@@ -124,3 +124,17 @@ def test_logrotate_leaves_the_panels_own_logs_alone(machine: DeployContext) -> N
     assert rules[0] == f"{machine.log_dir / 'serve-output.log'} {{"
     assert "copytruncate" in config
     assert not any(".log" in line and "serve-output" not in line for line in rules)
+
+
+def test_logrotate_rotates_the_output_in_place(spaced_logs: DeployContext, tmp_path: Path) -> None:
+    """A forced rotation: the captured output is copied to .1 and emptied in place
+    (copytruncate), so supervisord's open file keeps working."""
+    output = spaced_logs.log_dir / "serve-output.log"
+    with output.open("a", encoding="utf-8") as writer:  # the writer that keeps it open
+        config = tmp_path / "logrotate.conf"
+        config.write_text(render_logrotate(spaced_logs)[0].text, encoding="utf-8")
+        result = run_tool(tool("logrotate"), "-f", "-s", tmp_path / "state", config)
+        assert result.returncode == 0, result.stdout + result.stderr
+        writer.write("after the rotation\n")
+    assert (spaced_logs.log_dir / "serve-output.log.1").read_text(encoding="utf-8") == "a line\n"
+    assert output.read_text(encoding="utf-8") == "after the rotation\n"
