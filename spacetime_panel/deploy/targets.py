@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from spacetime_panel.deploy.context import Renderer
+from spacetime_panel.deploy.docker import render_docker
 from spacetime_panel.deploy.services import (
     render_nssm,
     render_supervisord,
@@ -18,6 +19,7 @@ TARGETS: dict[str, Renderer] = {
     "nssm": render_nssm,
     "nginx": render_nginx,
     "logrotate": render_logrotate,
+    "docker": render_docker,
 }
 
 #: The folder under packaging/ that holds a target's reference rendering (default: its name).
