@@ -11,8 +11,10 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ from spacetime_panel.deploy.docker import (
     CONTAINER_PYTHON,
     KIT_FILES,
     MONITORING_KIT,
+    SOURCE_CONTEXT,
     health_check_command,
     render_docker,
 )
@@ -38,8 +41,10 @@ from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KE
 from tests.conftest import TIME_SCALE, free_port
 from tests.deploy.conftest import run_tool, tool
 from tests.integration.conftest import PANEL, Serve
+from tests.integration.test_install_addon_wheel import build_isolation
 
-PACKAGING_DOCKER = Path(__file__).resolve().parents[2] / "packaging" / "docker"
+REPOSITORY = Path(__file__).resolve().parents[2]
+PACKAGING_DOCKER = REPOSITORY / "packaging" / "docker"
 #: The Compose Specification's own schema (compose-spec/compose-spec), vendored with its
 #: checksum by check-jsonschema.
 COMPOSE_SCHEMA = "vendor.compose-spec"
@@ -331,6 +336,46 @@ def test_packaging_holds_the_reference_rendering() -> None:
     assert not extra, f"packaging/docker holds files no rendering makes: {sorted(extra)}"
 
 
+def test_what_the_image_copies_builds_the_panel(tmp_path: Path) -> None:
+    """The Dockerfile's COPY lines take enough of the source tree for `pip install /src`:
+    a wheel built from just those files holds the package, its data and its commands."""
+    dockerfile = text_of(render_docker(DeployContext.reference()), "Dockerfile")
+    copies = re.findall(rf"(?m)^COPY --from={SOURCE_CONTEXT} (.+)$", dockerfile)
+    assert copies
+    source = tmp_path / "src"
+    for copy in copies:
+        *items, destination = copy.split()
+        assert destination.startswith("/src/")
+        for item in items:
+            origin = REPOSITORY / item
+            target = source / destination.removeprefix("/src/")
+            if origin.is_dir():
+                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, target / origin.name)
+    out = tmp_path / "wheels"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *build_isolation(), "-q",
+         "-w", str(out), str(source)],
+        capture_output=True, text=True, timeout=180 * TIME_SCALE, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("spacetime_panel-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        commands = archive.read(entry_points).decode()
+    for needed in (
+        "spacetime_panel/cli.py",
+        "spacetime_panel/demo_project/project.godot",
+        "spacetime_panel/addons/spacetime_bridge/plugin.cfg",
+    ):
+        assert needed in names
+    assert "spacetime-panel = spacetime_panel.cli:main" in commands
+    assert "spacetime-godot-sim = spacetime_panel.sim.main:main" in commands
+
+
 # --- the health check and the key, on a real panel -------------------------------------
 
 
@@ -403,3 +448,14 @@ def test_the_images_command_refuses_to_serve_without_the_key(tmp_path: Path) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("spacetime-panel: "), result.stderr
     assert PANEL_API_KEY.variable in lines[0]
+
+
+def test_a_missing_monitoring_kit_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Outside a source checkout the kit is not there: one line that says where it looked."""
+    monkeypatch.setattr("spacetime_panel.deploy.docker.MONITORING_KIT", tmp_path / "none")
+    with pytest.raises(FileNotFoundError) as raised:
+        render_docker(DeployContext.reference())
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("the monitoring kit's alerts.yml is not at ")
+    assert "source checkout" in message
