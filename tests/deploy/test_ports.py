@@ -25,6 +25,7 @@ PORT_PATTERNS = [
         r"(?:\b(?:localhost|[\w-]+(?:\.[\w-]+)+|\[[\d:a-f]*\]|\d+(?:\.\d+){3})):(\d{1,5})\b"
     ),
     re.compile(r"(?i)\b[\w-]*port[s]?\b[\"']?\s*[:= ]\s*[\"']?(\d{1,5}(?:\s*,\s*\d{1,5})*)"),
+    re.compile(r"(?<![\w.-])[a-z][\w-]*:(\d{2,5})\b(?![.\d])"),  # service-name:PORT
     re.compile(r"\blisten\s+(?:\[[^\]]*\]:)?(\d{1,5})\b"),
     re.compile(r"(?m)^\s*EXPOSE\s+([\d\s/a-z]+)$"),
     re.compile(r"[\"'\s](\d{2,5}):(\d{2,5})(?:/(?:tcp|udp))?[\"'\s]"),
@@ -66,8 +67,9 @@ def test_the_pattern_finds_ports_where_files_name_them() -> None:
     text = (
         "proxy_pass http://127.0.0.1:8090;\n--godot-port 9999\nlisten 443 ssl;\n"
         'ports:\n  - "8081:8081"\nEXPOSE 8090 8087/udp\nSPACETIME__API__PORT=7000\n'
+        "targets: ['spacetime:8091']\nurl: http://prometheus:9090\nimage: python:3.11-slim\n"
     )
-    assert set(ports_in(text)) == {8090, 9999, 443, 8081, 8087, 7000}
+    assert set(ports_in(text)) == {8090, 9999, 443, 8081, 8087, 7000, 8091, 9090}
 
 
 def test_every_port_in_packaging_is_a_configured_default() -> None:
@@ -83,11 +85,29 @@ def test_every_port_in_packaging_is_a_configured_default() -> None:
     assert not strays, f"ports that are not configuration defaults: {sorted(strays)}"
 
 
+# "[ADDRESS:]HOST:CONTAINER[/PROTOCOL]", as compose and `docker run -p` publish ports.
+MAPPING = re.compile(r"[\"'\s](?:\d+(?:\.\d+){3}:)?(\d{2,5}):\d{2,5}(?:/(tcp|udp))?[\"'\s]")
+
+
+def published_twice(text: str) -> list[tuple[str, str]]:
+    published = Counter((m.group(1), m.group(2) or "tcp") for m in MAPPING.finditer(text))
+    return [port for port, count in published.items() if count > 1]
+
+
+def test_the_guides_duplicate_mapping_is_found() -> None:
+    guide = (
+        '      - "8090:8090"    # Python Management Server\n'
+        '      - "8081:8081"    # Godot HTTP API\n'
+        '      - "8081:8081"    # Telemetry WebSocket\n'
+        '      - "8087:8087/udp" # Service Discovery\n'
+    )
+    assert published_twice(guide) == [("8081", "tcp")]
+    assert published_twice(guide.replace('"8081:', '"127.0.0.1:8081:')) == [("8081", "tcp")]
+    assert published_twice(' - "127.0.0.1:8087:8087/udp"\n - "8087:8087"\n') == []
+
+
 def test_no_host_port_is_mapped_twice() -> None:
     """The guide's compose file published 8081 twice; a host port is published once."""
-    mapping = re.compile(r"[\"'\s](\d{2,5}):\d{2,5}(?:/(tcp|udp))?[\"'\s]")
     for path in packaging_files():
-        text = path.read_text(encoding="utf-8", errors="replace")
-        published = Counter((m.group(1), m.group(2) or "tcp") for m in mapping.finditer(text))
-        twice = [port for port, count in published.items() if count > 1]
+        twice = published_twice(path.read_text(encoding="utf-8", errors="replace"))
         assert not twice, f"{path.relative_to(PACKAGING)} publishes {twice} more than once"
