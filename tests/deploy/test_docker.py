@@ -459,3 +459,14 @@ def test_a_missing_monitoring_kit_is_named(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "\n" not in message
     assert message.startswith("the monitoring kit's alerts.yml is not at ")
     assert "source checkout" in message
+
+
+def test_the_scrape_and_the_health_check_need_no_key() -> None:
+    """Prometheus and the HEALTHCHECK send no key: that holds while /metrics and /health
+    are open paths (if one closes, the scrape config needs a read key)."""
+    from spacetime_panel.api.security import OPEN_PATHS
+
+    assert {"/metrics", "/health"} <= OPEN_PATHS
+    files = render_docker(DeployContext.reference())
+    assert "authorization" not in text_of(files, "monitoring/prometheus.yml")
+    assert "metrics_path: /metrics" in text_of(files, "monitoring/prometheus.yml")
