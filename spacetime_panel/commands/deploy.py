@@ -26,7 +26,7 @@ from spacetime_panel.commands.common import (
     where_flags,
 )
 from spacetime_panel.config import ConfigError, Settings
-from spacetime_panel.deploy.context import DeployContext, RenderedFile
+from spacetime_panel.deploy.context import DeployContext, DeployError, RenderedFile
 from spacetime_panel.deploy.targets import TARGETS
 
 APP_NAME = "spacetime-panel"
@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(made, int):
             return made
         context = made
-    files = TARGETS[args.target](context)
+    try:
+        files = TARGETS[args.target](context)
+    except DeployError as error:
+        return fail(f"deploy {args.target}: {error}", EXIT_USAGE)
     if args.output is None:
         for file in files:
             if len(files) > 1:

@@ -50,3 +50,7 @@ REFERENCE_LOG_DIR = "/var/log/spacetime-panel"
 REFERENCE_USER = "spacetime"
 
 Renderer = Callable[[DeployContext], list[RenderedFile]]
+
+
+class DeployError(ValueError):
+    """A context that a target cannot render; its message is one line for the user."""

@@ -13,7 +13,7 @@ from spacetime_panel.deploy.command_line import (
     systemd_path,
     systemd_word,
 )
-from spacetime_panel.deploy.context import DeployContext, RenderedFile
+from spacetime_panel.deploy.context import DeployContext, DeployError, RenderedFile
 
 #: Where the system unit reads the keys from (root-only, KEY=value lines).
 ENVIRONMENT_FILE = "/etc/spacetime-panel/panel.env"
@@ -204,6 +204,8 @@ def _powershell(text: str) -> str:
 def render_nssm(context: DeployContext) -> list[RenderedFile]:
     """`install-service.ps1`: `serve` as a Windows service with NSSM."""
     settings = context.settings
+    if "--xvfb" in context.serve_args or settings.godot.xvfb:
+        raise DeployError("--xvfb (godot.xvfb) is for Linux: a Windows service runs --headless")
     api, stop = f"{settings.api.host}:{settings.api.port}", f"{settings.supervisor.stop_timeout:g}"
     on_windows = bool(PureWindowsPath(str(context.executable)).drive)
     if on_windows:

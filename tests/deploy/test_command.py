@@ -132,3 +132,10 @@ def test_every_target_prints(project: Path, tmp_path: Path) -> None:
         result = deploy(target, *where(project, tmp_path))
         assert result.returncode == 0, f"{target}: {result.stderr}"
         assert result.stdout.strip(), target
+
+
+def test_a_target_that_cannot_render_the_request_says_why(project: Path, tmp_path: Path) -> None:
+    result = deploy("nssm", *where(project, tmp_path), "--", "--xvfb")
+    assert result.returncode == 2
+    assert result.stderr.startswith("spacetime-panel: deploy nssm: --xvfb")
+    assert result.stderr.count("\n") == 1
