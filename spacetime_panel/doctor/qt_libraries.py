@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from spacetime_panel.doctor.checks import Check
+
 #: Seconds `ldd` may take (it only maps the libraries; this is generous).
 LDD_TIMEOUT = 10.0
 
@@ -73,6 +75,10 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "libbrotlidec.so.1": "libbrotli1",
 }
 
+#: Qt's own libraries come with the PySide6 wheel: missing, the wheel is broken.
+PYSIDE_PREFIXES = ("libQt6", "libpyside6", "libshiboken6")
+REINSTALL_PYSIDE = "pip install --force-reinstall PySide6-Essentials"
+
 # "\tlibxcb-icccm.so.4 => not found"
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found\s*$")
 
@@ -88,6 +94,11 @@ class MissingLibrary:
     soname: str
     #: The Debian package holding it, or None when we do not know it.
     package: str | None
+
+    @property
+    def from_pyside(self) -> bool:
+        """One of Qt's own libraries, which the PySide6 wheel ships."""
+        return self.soname.startswith(PYSIDE_PREFIXES)
 
     def __str__(self) -> str:
         return f"{self.soname} ({self.package})" if self.package else self.soname
@@ -175,13 +186,68 @@ def missing_qt_libraries(plugin: Path | None = None) -> list[MissingLibrary]:
 
 
 def install_command(missing: Iterable[MissingLibrary]) -> str:
-    """One line that installs what is missing: `sudo apt install ...`, and for a soname
-    no package is known for, `apt-file search SONAME` to find it."""
+    """One line that installs what is missing: `sudo apt install ...`; for a soname no
+    package is known for, `apt-file search SONAME` to find it; for Qt's own libraries
+    (a broken PySide6 wheel), the pip line that reinstalls it."""
     missing = list(missing)
     packages = sorted({library.package for library in missing if library.package})
-    unknown = [library.soname for library in missing if library.package is None]
+    unknown = [lib.soname for lib in missing if lib.package is None and not lib.from_pyside]
     parts: list[str] = []
     if packages:
         parts.append("sudo apt install " + " ".join(packages))
     parts += [f"apt-file search {soname}" for soname in unknown]
+    if any(library.from_pyside for library in missing):
+        parts.append(REINSTALL_PYSIDE)
     return "; ".join(parts)
+
+
+#: QT_QPA_PLATFORM values that need no window system (nothing to load for xcb).
+WINDOWLESS_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc", "linuxfb", "eglfs"})
+
+
+def qt_platform_check(environ: Mapping[str, str] | None = None) -> Check:
+    """Can Qt load its platform plugin here? On Linux with X11 (xcb) or Wayland, every
+    library the plugin needs must be found; elsewhere there is nothing to check."""
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux"):
+        return Check(
+            "qt-platform", "ok", f"Qt's platform plugin ships with PySide6 on {sys.platform}"
+        )
+    requested = environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].split(";", 1)[0].strip()
+    if requested in WINDOWLESS_PLATFORMS:
+        return Check(
+            "qt-platform",
+            "ok",
+            f"QT_QPA_PLATFORM={requested}: no window system needed (xcb libraries not checked)",
+        )
+    platform = "wayland" if requested.startswith("wayland") else "xcb"
+    plugin = platform_plugin(platform, environ)
+    if plugin is None:
+        if importlib.util.find_spec("PySide6") is None:
+            return Check(
+                "qt-platform",
+                "error",
+                "PySide6 is not installed: the desktop panel cannot open",
+                "pip install 'PySide6-Essentials>=6.8,<6.12'",
+            )
+        return Check(
+            "qt-platform",
+            "error",
+            f"PySide6 has no {platform} platform plugin (libq{platform}.so)",
+            REINSTALL_PYSIDE,
+        )
+    try:
+        sonames = unresolved_libraries(plugin)
+    except LibraryCheckError as error:
+        return Check("qt-platform", "warning", f"could not check {plugin.name}: {error}", "")
+    if not sonames:
+        note = " (Wayland)" if platform == "wayland" else ""
+        return Check("qt-platform", "ok", f"{plugin.name}{note}: every library it needs is found")
+    missing = [MissingLibrary(soname, DEBIAN_PACKAGES.get(soname)) for soname in sonames]
+    return Check(
+        "qt-platform",
+        "error",
+        f"Qt cannot load its {platform} platform plugin ({plugin}): missing "
+        + ", ".join(str(library) for library in missing),
+        install_command(missing),
+    )
