@@ -2,7 +2,7 @@
 
 The guide ran a separate exporter that polled /health every 15 s; here the
 panel exposes the same names itself, so the shipped alert rules and dashboard
-(resources/monitoring) work on it. One registry per app: no module-level
+(spacetime_panel/monitoring) work on it. One registry per app: no module-level
 metric objects. Two kinds of source:
 
 - **Counted where it happens** (prometheus-client instruments fed by events):

@@ -16,7 +16,7 @@ DAP, discovery) bind the container's loopback, so they are not published: the
 management API proxies what a caller needs from them.
 
 The alert rules and the Grafana dashboard are the monitoring kit's files
-(`resources/monitoring/`), copied unchanged; only the scrape target and the Grafana
+(`spacetime_panel/monitoring/`, inside the package), copied unchanged; only the scrape target and the Grafana
 data source are written here, for the compose network.
 """
 
@@ -53,7 +53,7 @@ GRAFANA_PORT = 3000
 #: The named build context that holds the panel's source tree (pyproject.toml at its root).
 SOURCE_CONTEXT = "panel-source"
 #: The monitoring kit in the source tree (the alert rules and the dashboard are reused as-is).
-MONITORING_KIT = Path(__file__).resolve().parents[2] / "resources" / "monitoring"
+MONITORING_KIT = Path(__file__).resolve().parents[1] / "monitoring"
 KIT_FILES = {
     "monitoring/alerts.yml": "alerts.yml",
     "monitoring/grafana/provisioning.yml": "grafana/provisioning.yml",

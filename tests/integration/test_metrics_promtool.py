@@ -3,7 +3,7 @@
 Runs Debian's promtool (`apt-get install prometheus`) as a child process on
 the scrape of a real `spacetime-panel serve` supervising the simulated Godot
 (telemetry flowing, after a kill -9 of the game, after POST /stop), and on the
-files in resources/monitoring. Without promtool these are skipped, except in
+files in spacetime_panel/monitoring. Without promtool these are skipped, except in
 CI (`CI=true`), where they fail and say what to install.
 """
 
@@ -20,9 +20,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+import spacetime_panel
 from tests.integration.conftest import Serve, wait_until
 
-MONITORING = Path(__file__).resolve().parents[2] / "resources" / "monitoring"
+MONITORING = Path(spacetime_panel.__file__).parent / "monitoring"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PROMTOOL = shutil.which("promtool")
 

@@ -21,13 +21,14 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+import spacetime_panel
 from spacetime_panel.api.metrics import FRAME_TIME_BUCKETS, metrics_registry
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller
 from spacetime_panel.probes.status import ServiceState, ServiceStatus
 from spacetime_panel.telemetry import ConnectionState
 
-MONITORING = Path(__file__).resolve().parents[2] / "resources" / "monitoring"
+MONITORING = Path(spacetime_panel.__file__).parent / "monitoring"
 METRIC = re.compile(r"\b(spacetime_[a-z_]+)")
 LE = re.compile(r'le="([^"]+)"')
 GUIDE_ALERTS = {
