@@ -124,6 +124,7 @@ def _context(args: argparse.Namespace, serve_args: tuple[str, ...]) -> DeployCon
         settings=settings,
         config=args.config.expanduser().resolve() if args.config else None,
         group=_group(user),
+        home=_home(user),
     )
 
 
@@ -167,6 +168,16 @@ def _group(user: str) -> str:
         return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
     except (KeyError, ImportError):
         return ""
+
+
+def _home(user: str) -> Path | None:
+    """The user's home folder (None when the account is not on this machine)."""
+    try:
+        import pwd
+
+        return Path(pwd.getpwnam(user).pw_dir)
+    except (KeyError, ImportError):
+        return None
 
 
 def _write(files: list[RenderedFile], folder: Path, *, force: bool) -> int:

@@ -6,7 +6,7 @@ import math
 import shlex
 
 from spacetime_panel.config import PortSettings, Settings
-from spacetime_panel.deploy.context import DeployContext
+from spacetime_panel.deploy.context import DeployContext, DeployError
 
 #: Seconds a service manager waits beyond `supervisor.stop_timeout` before it kills
 #: the panel: the panel needs the stop timeout for Godot, then a moment to exit.
@@ -82,3 +82,15 @@ def supervisord_value(text: str) -> str:
 def supervisord_command(words: list[str]) -> str:
     """A supervisord `command=`: split with shlex, so quoted the shell's way."""
     return supervisord_value(shlex.join(words))
+
+
+def supervisord_environment(**variables: str) -> str:
+    """A supervisord `environment=`: KEY="value" pairs. supervisord keeps the quotes'
+    insides as they are (no escapes), so a value takes the quote it does not contain."""
+    pairs = []
+    for key, value in variables.items():
+        quote = '"' if '"' not in value else "'"
+        if quote in value:
+            raise DeployError(f"{key} {value!r} has both quote marks; supervisord cannot take it")
+        pairs.append(f"{key}={quote}{supervisord_value(value)}{quote}")
+    return ",".join(pairs)

@@ -28,6 +28,12 @@ class DeployContext:
     config: Path | None = field(default=None)
     #: The user's group (for file ownership, e.g. logrotate's `su`); empty: named as the user.
     group: str = field(default="")
+    #: The user's home folder (supervisord does not set HOME); None: /home/USER.
+    home: Path | None = field(default=None)
+
+    @property
+    def user_home(self) -> Path:
+        return self.home or Path("/home") / self.user
 
     @classmethod
     def reference(cls) -> DeployContext:

@@ -9,6 +9,7 @@ from spacetime_panel.deploy.command_line import (
     serve_arguments,
     stop_wait_seconds,
     supervisord_command,
+    supervisord_environment,
     supervisord_value,
     systemd_path,
     systemd_word,
@@ -162,6 +163,9 @@ def render_supervisord(context: DeployContext) -> list[RenderedFile]:
 command={command}
 directory={supervisord_value(context.project.as_posix())}
 user={context.user}
+; supervisord switches the user but keeps its own HOME (root's): Godot's user:// data,
+; the panel's state folder and the keyring belong in the service user's home.
+environment={supervisord_environment(HOME=context.user_home.as_posix(), USER=context.user)}
 autostart=true
 autorestart=unexpected
 ; exit 0 is a stop, exit 2 a configuration error that a restart would repeat

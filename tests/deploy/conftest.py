@@ -32,6 +32,7 @@ def this_machine(folder: Path, tmp: Path, settings: Settings | None = None) -> D
         serve_args=(),
         settings=settings or Settings(),
         group=_group(),
+        home=Path.home(),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from spacetime_panel.config import ApiSettings, PortSettings, Settings
+from spacetime_panel.deploy.command_line import serve_arguments
 from spacetime_panel.deploy.context import DeployContext
 from spacetime_panel.deploy.services import SERVE_OUTPUT_LOG, render_supervisord
 from tests.conftest import free_port, wait_until
@@ -193,3 +195,36 @@ def test_a_kill_without_the_panels_stop_would_leave_godot(
     supervisord.ctl("stop", "spacetime-panel")
 
     assert any(alive(pid) for pid in godot), "SIGKILL to the panel alone took Godot with it"
+
+
+def test_supervisord_reads_awkward_paths_back(machine: DeployContext, tmp_path: Path) -> None:
+    """supervisord's own parser reads the command, folder and environment back unchanged:
+    spaces, quotes and % (its expansion sign) in the project, the log folder and the home."""
+    from supervisor.options import ServerOptions  # type: ignore[import-untyped]
+
+    project = tmp_path / 'it\'s 100% "my" game'
+    context = dataclasses.replace(
+        machine,
+        project=project,
+        log_dir=tmp_path / "log folder",
+        home=tmp_path / "home of 50%",
+        serve_args=("--scene-path", "res://a b.tscn"),
+    )
+    project.mkdir()
+    context.log_dir.mkdir()
+    config = tmp_path / "supervisord.conf"
+    config.write_text("[supervisord]\n" + render_supervisord(context)[0].text, encoding="utf-8")
+    options = ServerOptions()
+    options.realize(args=["-c", str(config)])
+    (group,) = options.process_group_configs
+    (program,) = group.process_configs
+    assert shlex.split(program.command) == [
+        str(context.executable),
+        *serve_arguments(context, headless=True),
+    ]
+    assert program.directory == str(project)
+    assert program.environment == {"HOME": str(context.home), "USER": context.user}
+    assert program.stdout_logfile == str(context.log_dir / SERVE_OUTPUT_LOG)
+    assert program.stopsignal == signal.SIGTERM
+    assert program.stopwaitsecs > context.settings.supervisor.stop_timeout
+    assert not program.stopasgroup and not program.killasgroup
