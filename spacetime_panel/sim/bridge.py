@@ -186,7 +186,7 @@ class BridgeApi:
             return _error(400, "BadRequest", str(exc))
         except SceneNotFoundError as exc:
             return _error(404, "NotFound", str(exc))
-        self._world.load(path, self._clock())
+        self._world.load(path, self._clock(), self._project.load_errors(path))
         if self._on_scene_request is not None:
             self._on_scene_request(f"loading scene: {path}")
         return JSONResponse({"status": "loading", "path": path}, status_code=202)
@@ -195,7 +195,9 @@ class BridgeApi:
         raw = await request.body()
         if raw and not isinstance(await _json_body(request), dict):
             return _error(400, "BadRequest", "Body must be empty or a JSON object")
-        if not self._world.reload(self._clock()):
+        current = self._world.scene_path
+        errors = self._project.load_errors(current) if current is not None else []
+        if not self._world.reload(self._clock(), errors):
             return _error(409, "Conflict", "No scene is loaded")
         if self._on_scene_request is not None:
             self._on_scene_request(f"reloading scene: {self._world.scene_path}")

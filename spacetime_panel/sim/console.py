@@ -48,6 +48,13 @@ class Console:
         self._write(self._err, message)
         self._notify("error", message)
 
+    def engine_error(self, message: str, source: str) -> None:
+        """An engine error as Godot prints it (`ERROR: ...`, then `   at: ...`) on stderr.
+
+        Not mirrored as a `log` event: the bridge's logger sends it as an `error` event.
+        """
+        self._write(self._err, f"ERROR: {message}\n   at: {source}")
+
     def _notify(self, level: str, message: str) -> None:
         if self.listener is not None:
             self.listener(level, message)

@@ -84,6 +84,8 @@ class GameRuntime:
             self._console.info(f"player spawned at {event.data['position']}")
         elif event.name == "log":
             self._console.info(str(event.data["message"]))
+        elif event.name == "error":
+            self._console.engine_error(str(event.data["message"]), str(event.data["source"]))
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the return value is the exit code."""
@@ -100,6 +102,13 @@ class GameRuntime:
                 self._project.scene_file(first_scene)
             except (ScenePathError, SceneNotFoundError) as exc:
                 console.error(f"ERROR: Failed loading scene: {first_scene} ({exc})")
+                return 1
+            # Godot loads the first scene before anything else runs, and quits when it fails.
+            engine_errors = self._project.load_errors(first_scene)[:-1]
+            if engine_errors:
+                for error in engine_errors:
+                    console.engine_error(error["message"], error["source"])
+                console.error(f"ERROR: Failed loading scene: {first_scene}")
                 return 1
 
         if self._faults.start_delay and await lifecycle.stop_requested_within(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,24 @@ MAX_NAME_BYTES = 255
 """The longest file or folder name in a scene path, in UTF-8 bytes."""
 MAX_PATH_BYTES = 1024
 """The longest scene path, ``res://`` included, in UTF-8 bytes."""
+
+
+#: `[ext_resource type="Texture2D" uid="uid://..." path="res://icon.svg" id="1_x"]`
+EXT_RESOURCE = re.compile(r"^\[ext_resource\b(?P<attributes>[^\]]*)\]")
+ATTRIBUTE = re.compile(r'(?P<key>\w+)="(?P<value>[^"]*)"')
+#: Godot's own words and sources for a resource that will not load (engine 4.5; the
+#: line numbers are indicative, the addon's logger sends them as `file:line @ function()`).
+FAILED_LOADING = (
+    "Failed loading resource: {path}. Make sure resources have been imported by opening "
+    "the project in the editor at least once."
+)
+FAILED_LOADING_SOURCE = "core/io/resource_loader.cpp:343 @ _load()"
+PARSE_ERROR = (
+    "{scene}:{line} - Parse Error: [ext_resource] referenced non-existent resource at: {path}"
+)
+PARSE_ERROR_SOURCE = "scene/resources/resource_format_text.cpp:40 @ _printerr()"
+#: ResourceLoader.THREAD_LOAD_FAILED, as the addon's scene loader reports it.
+THREAD_LOAD_FAILED = 2
 
 
 class ProjectError(Exception):
@@ -112,3 +131,56 @@ class GodotProject:
             except ValueError:
                 return arg  # outside the project; scene_file() will refuse it
         return "res://" + candidate.as_posix()
+
+    def load_errors(self, res_path: str) -> list[dict[str, str]]:
+        """The `error` events Godot's threaded load of ``res_path`` sends, in order.
+
+        Empty when every `[ext_resource]` of the scene (and of the text scenes it
+        uses, depth first) names a file that exists; otherwise, for the first
+        missing one, what Godot logs (the dependency, the scene's parse error and
+        each scene up the chain failing to load), then the bridge's own
+        ``Scene res://...: loading failed (status 2)``. Binary ``.scn`` files are
+        not read (they load).
+        """
+        errors = self._dependency_errors(res_path, set())
+        if not errors:
+            return []
+        errors.append(
+            {
+                "message": f"Scene {res_path}: loading failed (status {THREAD_LOAD_FAILED})",
+                "source": "spacetime_bridge",
+            }
+        )
+        return errors
+
+    def _dependency_errors(self, res_path: str, seen: set[str]) -> list[dict[str, str]]:
+        seen.add(res_path)
+        file = self.root / res_path[len("res://") :]
+        if not res_path.endswith(".tscn") or not file.is_file():
+            return []
+        text = file.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            found = EXT_RESOURCE.match(line)
+            if found is None:
+                continue
+            attributes = dict(ATTRIBUTE.findall(found["attributes"]))
+            path = attributes.get("path", "")
+            if not path.startswith("res://") or path in seen:
+                continue
+            target = (self.root / path[len("res://") :]).resolve()
+            if not (target.is_relative_to(self.root) and target.is_file()):
+                inner = [_engine_error(FAILED_LOADING.format(path=path), FAILED_LOADING_SOURCE)]
+            else:
+                inner = self._dependency_errors(path, seen)
+            if inner:
+                parse = PARSE_ERROR.format(scene=res_path, line=number, path=path)
+                return [
+                    *inner,
+                    _engine_error(parse, PARSE_ERROR_SOURCE),
+                    _engine_error(FAILED_LOADING.format(path=res_path), FAILED_LOADING_SOURCE),
+                ]
+        return []
+
+
+def _engine_error(message: str, source: str) -> dict[str, str]:
+    return {"message": message, "source": source, "kind": "error"}

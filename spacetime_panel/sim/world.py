@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -73,7 +74,9 @@ class World:
 
     Loading a scene takes ``load_delay`` seconds; the player spawns
     ``spawn_delay`` seconds after the scene is in (never, if ``spawn_player``
-    is False). A new load while loading replaces the pending one.
+    is False). A new load while loading replaces the pending one. A load given
+    ``load_errors`` fails when it would have finished, as Godot's does: those
+    ``error`` events, and the scene (and player) from before the load stay.
     """
 
     def __init__(
@@ -97,6 +100,9 @@ class World:
         self._loaded_at: float | None = None
         self._ready_at: float | None = None
         self.player_position: Vector3 | None = None
+        self._load_errors: tuple[dict[str, Any], ...] = ()
+        #: What a failed load goes back to: state, scene, player, the time it loaded.
+        self._before: tuple[SceneState, str | None, Vector3 | None, float | None] | None = None
 
     # -- scene and player -------------------------------------------------
 
@@ -105,24 +111,42 @@ class World:
         """The scene's file stem, as Godot names the root node ("vr_main")."""
         return PurePosixPath(self.scene_path).stem if self.scene_path else None
 
-    def load(self, res_path: str, now: float) -> None:
-        """Start loading ``res_path``; the player is gone until it spawns again."""
+    def load(self, res_path: str, now: float, load_errors: Sequence[dict[str, Any]] = ()) -> None:
+        """Start loading ``res_path``; the player is gone until it spawns again.
+
+        With ``load_errors`` the load fails when due (see the class).
+        """
         self.advance(now)
+        if self.state is not SceneState.LOADING:
+            self._before = (self.state, self.scene_path, self.player_position, self._loaded_at)
+        self._load_errors = tuple(load_errors)
         self.state = SceneState.LOADING
         self.scene_path = res_path
         self._ready_at = now + self._load_delay
         self._loaded_at = None
         self.player_position = None
 
-    def reload(self, now: float) -> bool:
+    def reload(self, now: float, load_errors: Sequence[dict[str, Any]] = ()) -> bool:
         """Load the current (or pending) scene again; False when there is none."""
         if self.scene_path is None:
             return False
-        self.load(self.scene_path, now)
+        self.load(self.scene_path, now, load_errors)
         return True
 
     def advance(self, now: float) -> None:
         """Apply every transition due by ``now``, in order, recording events."""
+        if (
+            self.state is SceneState.LOADING
+            and self._ready_at is not None
+            and now >= self._ready_at
+            and self._load_errors
+        ):
+            self._events += [WorldEvent("error", dict(error)) for error in self._load_errors]
+            self._load_errors = ()
+            self._ready_at = None
+            state, path, player, loaded_at = self._before or (SceneState.NONE, None, None, None)
+            self.state, self.scene_path, self.player_position = state, path, player
+            self._loaded_at = loaded_at
         if (
             self.state is SceneState.LOADING
             and self._ready_at is not None
