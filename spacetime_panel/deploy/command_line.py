@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 
-from spacetime_panel.config import PortSettings, Settings
+from spacetime_panel.config import GodotSettings, PortSettings, Settings
 from spacetime_panel.deploy.context import DeployContext, DeployError
 
 #: Seconds a service manager waits beyond `supervisor.stop_timeout` before it kills
@@ -13,6 +13,7 @@ from spacetime_panel.deploy.context import DeployContext, DeployError
 STOP_MARGIN_SECONDS = 20
 
 _DEFAULT_PORTS = PortSettings()
+_DEFAULT_GODOT = GodotSettings()
 
 
 def stop_wait_seconds(settings: Settings) -> int:
@@ -21,9 +22,10 @@ def stop_wait_seconds(settings: Settings) -> int:
 
 
 def serve_arguments(context: DeployContext, *, headless: bool = False) -> list[str]:
-    """`serve`'s arguments: where things are, the ports that differ from the defaults,
-    then the user's own (`headless` adds --headless, for services without a display,
-    unless the game already runs headless or on serve's own Xvfb)."""
+    """`serve`'s arguments: where things are, the ports and Godot settings that differ
+    from the defaults (so the file needs no config file elsewhere), then the user's own.
+    `headless` adds --headless, for services without a display, unless the game
+    already runs headless or on serve's own Xvfb."""
     settings = context.settings
     arguments = ["serve"]
     if context.config is not None:
@@ -53,7 +55,19 @@ def serve_arguments(context: DeployContext, *, headless: bool = False) -> list[s
         "--log-dir",
         str(context.log_dir),
     ]
-    display = settings.godot.headless or settings.godot.xvfb
+    godot = settings.godot
+    if godot.scene_path != _DEFAULT_GODOT.scene_path and "--scene-path" not in context.serve_args:
+        arguments += ["--scene-path", godot.scene_path]
+    for flag, wanted in (
+        ("--auto-load-scene", godot.auto_load_scene),
+        ("--editor", godot.launch_editor),
+        ("--no-game", not godot.launch_game),
+        ("--headless", godot.headless),
+        ("--xvfb", godot.xvfb),
+    ):
+        if wanted and flag not in context.serve_args:
+            arguments.append(flag)
+    display = godot.headless or godot.xvfb
     if headless and not display and not {"--headless", "--xvfb"} & set(context.serve_args):
         arguments.append("--headless")
     arguments += context.serve_args

@@ -139,3 +139,17 @@ def test_a_target_that_cannot_render_the_request_says_why(project: Path, tmp_pat
     assert result.returncode == 2
     assert result.stderr.startswith("spacetime-panel: deploy nssm: --xvfb")
     assert result.stderr.count("\n") == 1
+
+
+def test_the_configurations_godot_settings_travel_as_flags(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[godot]\nlaunch_editor = true\nscene_path = "res://menu.tscn"\n'
+        "[supervisor]\nstop_timeout = 45\n",
+        encoding="utf-8",
+    )
+    result = deploy("supervisord", *where(project, tmp_path), "--no-game")
+    assert result.returncode == 0, result.stderr
+    command = next(line for line in result.stdout.splitlines() if line.startswith("command="))
+    for flag in ("--editor", "--no-game", "--scene-path res://menu.tscn", "--stop-timeout 45"):
+        assert f" {flag}" in command
+    assert "stopwaitsecs=65" in result.stdout
