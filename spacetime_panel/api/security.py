@@ -420,12 +420,14 @@ def management_keys(secrets: SecretStore) -> ManagementKeys:
     """The management API's control and read-only keys, from the environment or keyring.
 
     With no OS keyring at all only the environment counts. A keyring that exists
-    but cannot be read (locked, silent, failing) raises `KeyringUnavailable`:
-    serving without the key it may hold would quietly turn authentication off.
+    but cannot be read (locked, silent, failing), or a `VARIABLE_FILE` that cannot
+    be read, raises `KeyringUnavailable`: serving without the key it may hold would
+    quietly turn authentication off.
     """
 
     def key(secret: Secret) -> str | None:
-        value, _ = secrets.lookup(secret) if secrets.available() else secrets.get(secret)
+        must_read = secrets.available() or secrets.names_a_file(secret)
+        value, _ = secrets.lookup(secret) if must_read else secrets.get(secret)
         return value
 
     return ManagementKeys(control=key(PANEL_API_KEY), read=key(PANEL_READ_KEY))

@@ -256,10 +256,18 @@ def check_xvfb(settings: Settings) -> int | None:
 
 
 def bridge_key() -> str | None:
-    """The Godot bridge's key, from the environment or the keyring (None when unset)."""
-    from spacetime_panel.secrets import BRIDGE_API_KEY, SecretStore
+    """The Godot bridge's key, from the environment or the keyring (None when unset, or
+    when no keyring can be read). A `SPACETIME_API_KEY_FILE` that cannot be read raises
+    KeyringUnavailable: a key the user asked for is never dropped in silence."""
+    from spacetime_panel.secrets import BRIDGE_API_KEY, KeyringUnavailable, SecretStore
 
-    key, _ = SecretStore().get(BRIDGE_API_KEY)
+    store = SecretStore()
+    try:
+        key, _ = store.lookup(BRIDGE_API_KEY)
+    except KeyringUnavailable:
+        if store.names_a_file(BRIDGE_API_KEY):
+            raise
+        return None
     return key
 
 

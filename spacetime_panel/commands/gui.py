@@ -16,6 +16,7 @@ import sys
 from spacetime_panel.commands.common import (
     EXIT_ERROR,
     Subcommands,
+    bridge_key,
     checked_settings,
     fail,
     read_management_keys,
@@ -52,11 +53,15 @@ def no_display_reason() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from spacetime_panel.config import default_config_path
-    from spacetime_panel.secrets import SecretStore
+    from spacetime_panel.secrets import KeyringUnavailable, SecretStore
 
     settings = checked_settings(args)
     if isinstance(settings, int):
         return settings
+    try:
+        bridge_key()  # the panel reads it again; a secret file it cannot read stops here
+    except KeyringUnavailable as error:
+        return fail(f"cannot read the bridge key: {error}")
     keys = read_management_keys(SecretStore())
     if isinstance(keys, int):
         return keys

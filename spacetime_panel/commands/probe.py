@@ -44,6 +44,7 @@ from spacetime_panel.probes import (
     probe_websocket,
 )
 from spacetime_panel.probes.tls import TlsSetupError
+from spacetime_panel.secrets import KeyringUnavailable
 
 ProbeKind = Literal["lsp", "dap", "http", "ws", "tcp"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("lsp", "dap", "http", "ws", "tcp")
@@ -99,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.tls or args.ca_file is not None) and args.kind != "http":
         return fail("--tls and --ca-file are for probe http", EXIT_USAGE)
     timeout = args.timeout if args.timeout is not None else default_probe_timeout(args.kind)
+    try:
+        api_key = bridge_key()
+    except KeyringUnavailable as error:
+        return fail(f"cannot read the bridge key: {error}")
     return asyncio.run(
         run_probe(
             args.kind,
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             args.port,
             as_json=args.json,
             timeout=timeout,
-            api_key=bridge_key(),
+            api_key=api_key,
             key_hosts=key_hosts,
             tls=args.tls,
             ca_file=args.ca_file,

@@ -40,12 +40,15 @@ def add_parser(commands: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spacetime_panel.api.server import CannotServe
-    from spacetime_panel.secrets import SecretStore
+    from spacetime_panel.secrets import KeyringUnavailable, SecretStore
 
     settings = checked_settings(args)
     if isinstance(settings, int):
         return settings
-    api_key = bridge_key()
+    try:
+        api_key = bridge_key()
+    except KeyringUnavailable as error:
+        return fail(f"cannot read the bridge key: {error}")
     keys = read_management_keys(SecretStore())
     if isinstance(keys, int):
         return keys

@@ -41,6 +41,7 @@ from spacetime_panel.commands.common import (
 from spacetime_panel.config import ConfigError, Settings
 from spacetime_panel.probes import ServiceMonitor, ServiceStatus
 from spacetime_panel.probes.tls import TlsSetupError
+from spacetime_panel.secrets import KeyringUnavailable
 
 #: Beacons come once a second: wait a little longer than that for the first one.
 BEACON_WAIT = 1.5
@@ -67,11 +68,15 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args, launching=False)
     except (ConfigError, ValueError) as error:
         return fail(str(error), EXIT_USAGE)
+    try:
+        api_key = bridge_key()
+    except KeyringUnavailable as error:
+        return fail(f"cannot read the bridge key: {error}")
     return asyncio.run(
         run_status(
             settings,
             as_json=args.json,
-            api_key=bridge_key(),
+            api_key=api_key,
             tls=args.tls,
             ca_file=args.ca_file,
         )

@@ -16,8 +16,9 @@ DAP, discovery) bind the container's loopback, so they are not published: the
 management API proxies what a caller needs from them.
 
 The alert rules and the Grafana dashboard are the monitoring kit's files
-(`spacetime_panel/monitoring/`, inside the package), copied unchanged; only the scrape target and the Grafana
-data source are written here, for the compose network.
+(`spacetime_panel/monitoring/`, inside the package), copied unchanged; only
+the scrape target and the Grafana data source are written here, for the
+compose network.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ on every bridge request), the management API's control key (everything, and
 the signing key of its bearer tokens) and its read-only key (health, services,
 logs, telemetry, metrics: what a Prometheus scrape or a dashboard needs). Each can come from
 its environment variable (the explicit fallback, and what CI and systemd
-use) or from the OS keyring; the environment wins, so a deployment can
-always override what a workstation stored.
+use), from a file named by that variable with `_FILE` appended (Docker
+secrets: `SPACETIME_PANEL_API_KEY_FILE=/run/secrets/panel_api_key`), or from
+the OS keyring; the environment wins, so a deployment can always override
+what a workstation stored.
 
 There is no silent fallback: with no usable keyring, `set` raises
 `KeyringUnavailable` with a one-line message that names the environment
@@ -120,12 +122,21 @@ class SecretStore:
 
     def lookup(self, secret: Secret) -> tuple[str | None, Source | None]:
         """Like `get`, but a keyring that cannot be read (none, refused, locked, silent)
-        raises `KeyringUnavailable` unless the environment provides the secret."""
+        raises `KeyringUnavailable` unless the environment provides the secret.
+
+        `VARIABLE_FILE` names a file holding the secret (its first line): a file that
+        cannot be read, or is empty, raises `KeyringUnavailable` saying so."""
         value = self._environ.get(secret.variable)
         if value:
             return value, "environment"
+        if named := self._environ.get(f"{secret.variable}_FILE"):
+            return _read_secret_file(f"{secret.variable}_FILE", named), "environment"
         stored = self.stored(secret)
         return (stored, "keyring") if stored else (None, None)
+
+    def names_a_file(self, secret: Secret) -> bool:
+        """Whether `VARIABLE_FILE` is set: then the secret must be read, or the reason said."""
+        return bool(self._environ.get(f"{secret.variable}_FILE"))
 
     def stored(self, secret: Secret) -> str | None:
         """What the keyring holds for `secret`, whatever the environment says."""
@@ -212,6 +223,20 @@ class _Outcome(Generic[T]):
             self.error = error
         finally:
             self.done.set()
+
+
+def _read_secret_file(variable: str, named: str) -> str:
+    """The first line of the file `variable` names (Docker and systemd secrets end in a
+    newline); KeyringUnavailable when it cannot be read or holds nothing."""
+    try:
+        with open(named, encoding="utf-8") as file:
+            value = file.readline().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise KeyringUnavailable(f"{variable}={named}: cannot read it ({reason})") from None
+    if not value:
+        raise KeyringUnavailable(f"{variable}={named}: the file is empty")
+    return value
 
 
 def _failure(error: Exception) -> str:

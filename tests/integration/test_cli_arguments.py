@@ -287,3 +287,24 @@ def test_without_a_display_the_panel_says_how_to_run_headless_with_the_same_flag
     assert "no display to open the panel on (DISPLAY is not set)" in done.stderr
     expected = f"spacetime-panel serve --demo --port {port} --log-dir '{tmp_path / 'logs dir'}'"
     assert done.stderr.rstrip().endswith(f"run it headless with: {expected}"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "says"),
+    [
+        ("SPACETIME_API_KEY_FILE", "cannot read the bridge key"),
+        ("SPACETIME_PANEL_API_KEY_FILE", "cannot read the management API key"),
+    ],
+)
+def test_serve_stops_on_a_secret_file_it_cannot_read(
+    tmp_path: Path, variable: str, says: str
+) -> None:
+    missing = tmp_path / "no such secret"
+    done = run(
+        "serve", "--demo", "--port", str(free_port()), "--log-dir", str(tmp_path),
+        env={variable: str(missing)},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"spacetime-panel: {says}: {variable}={missing}: cannot read it" in done.stderr
+    assert not (tmp_path / "game.log").exists()  # nothing was launched

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from keyring.backend import KeyringBackend
@@ -194,3 +195,32 @@ def test_backends_are_named_in_a_word() -> None:
     assert backend_label(SecretService.Keyring()) == "SecretService"
     assert backend_label(MemoryKeyring()) == "MemoryKeyring"
     assert SecretStore(fail.Keyring(), environ={}).backend_label == "fail"
+
+
+def test_a_secret_file_named_by_the_variable_is_read(tmp_path: Path) -> None:
+    secret = tmp_path / "panel_api_key"
+    secret.write_text("from-a-docker-secret\n", encoding="utf-8")
+    store = SecretStore(fail.Keyring(), environ={"SPACETIME_PANEL_API_KEY_FILE": str(secret)})
+    assert store.lookup(PANEL_API_KEY) == ("from-a-docker-secret", "environment")
+    # the variable itself still wins over its file
+    both = SecretStore(
+        fail.Keyring(),
+        environ={"SPACETIME_PANEL_API_KEY": "direct", "SPACETIME_PANEL_API_KEY_FILE": str(secret)},
+    )
+    assert both.lookup(PANEL_API_KEY) == ("direct", "environment")
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"], ids=["missing", "empty", "blank line"])
+def test_a_secret_file_that_cannot_serve_is_one_clear_error(
+    tmp_path: Path, content: str | None
+) -> None:
+    secret = tmp_path / "panel_api_key"
+    if content is not None:
+        secret.write_text(content, encoding="utf-8")
+    store = SecretStore(MemoryKeyring(), environ={"SPACETIME_PANEL_API_KEY_FILE": str(secret)})
+    with pytest.raises(KeyringUnavailable) as raised:
+        store.lookup(PANEL_API_KEY)
+    said = str(raised.value)
+    assert said.startswith(f"SPACETIME_PANEL_API_KEY_FILE={secret}: ")
+    assert ("No such file" in said) if content is None else said.endswith("the file is empty")
+    assert store.get(PANEL_API_KEY) == (None, None)
