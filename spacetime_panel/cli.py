@@ -15,12 +15,23 @@ import sys
 from collections.abc import Sequence
 
 from spacetime_panel import __version__
-from spacetime_panel.commands import gui, install_addon, keys, probe, serve, status, telemetry
+from spacetime_panel.commands import (
+    check_scenes,
+    deploy,
+    doctor,
+    gui,
+    install_addon,
+    keys,
+    probe,
+    serve,
+    status,
+    telemetry,
+)
 from spacetime_panel.commands.arguments import CommandParser
 from spacetime_panel.commands.common import EXIT_OK, EXIT_USAGE
 
 #: The subcommands, in the order `--help` lists them.
-COMMANDS = (serve, gui, status, probe, telemetry, install_addon, keys)
+COMMANDS = (serve, gui, status, probe, telemetry, install_addon, keys, deploy, check_scenes, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
