@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
     hint = headless_hint(getattr(args, "argv", []))
     if (reason := no_display_reason()) is not None:
         return fail(f"{reason}; run it headless with: {hint}", EXIT_ERROR)
+    from spacetime_panel.doctor.qt_libraries import qt_platform_check
+
+    if (qt := qt_platform_check()).verdict == "error":  # Qt would abort the process
+        return fail(f"the desktop panel cannot start: {qt.detail}; fix: {qt.fix}; or run it "
+                    f"headless with: {hint}")  # fmt: skip
     try:
         from spacetime_panel.ui.app import run_gui
     except ImportError as error:

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ import pytest
 from spacetime_panel.cli import main
 from tests.conftest import TIME_SCALE, free_port
 from tests.integration.conftest import PANEL, Serve, wait_until
+from tests.qt_plugin import plugin_folder_needing
 
 # (arguments, the argument the one line names, what it says of it)
 BAD_ARGUMENTS: list[tuple[tuple[str, ...], str, str]] = [
@@ -308,3 +310,32 @@ def test_serve_stops_on_a_secret_file_it_cannot_read(
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"spacetime-panel: {says}: {variable}={missing}: cannot read it" in done.stderr
     assert not (tmp_path / "game.log").exists()  # nothing was launched
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ldd and xcb are Linux's")
+def test_a_missing_qt_library_is_named_before_qt_aborts(tmp_path: Path) -> None:
+    platforms = plugin_folder_needing("libspacetime-gui-test.so.1", tmp_path)
+    port = free_port()
+    env = {
+        **environment(),
+        "DISPLAY": ":99",
+        "QT_QPA_PLATFORM": "xcb",
+        "QT_QPA_PLATFORM_PLUGIN_PATH": str(platforms),
+    }
+    done = subprocess.run(
+        [*PANEL, "--demo", "--port", str(port), "--log-dir", str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIME_SCALE,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr  # one line, not Qt's abort
+    assert done.stderr.startswith("spacetime-panel: the desktop panel cannot start: ")
+    assert "libspacetime-gui-test.so.1" in done.stderr
+    fix = done.stderr.split("; fix: ", 1)[1]  # what the machine lacks besides, apt installs
+    assert "apt-file search libspacetime-gui-test.so.1" in fix
+    assert done.stderr.rstrip().endswith(
+        f"or run it headless with: spacetime-panel serve --demo --port {port} "
+        f"--log-dir {tmp_path / 'logs'}"
+    )
