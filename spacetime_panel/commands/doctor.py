@@ -39,12 +39,9 @@ def add_parser(commands: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     from spacetime_panel.config import ConfigError, Settings, load_settings
     from spacetime_panel.config.loading import default_config_path
-    from spacetime_panel.doctor.checks import (
-        DoctorInputs,
-        format_lines,
-        overall,
-        run_checks,
-    )
+    from spacetime_panel.doctor.checks import DoctorInputs
+    from spacetime_panel.doctor.report import format_lines, overall
+    from spacetime_panel.doctor.runner import run_checks
 
     problem: str | None = None
     try:

@@ -1,7 +1,7 @@
-"""The doctor's checks: each returns a `Check` (name, verdict, detail, fix), fast, never hanging.
+"""The doctor's checks of Python, packages, Godot, the project, the keyring and files.
 
-`run_checks` runs them all for one set of settings. Nothing here imports Qt
-(see qt_libraries.py) and nothing launches Godot: its `--version` is all
+Each returns a `Check` (report.py), fast, never hanging. Nothing here imports
+Qt (see qt_libraries.py) and nothing launches Godot: its `--version` is all
 that runs, under a timeout.
 """
 
@@ -15,18 +15,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import platformdirs
 
 from spacetime_panel.config import Settings
 from spacetime_panel.config.loading import APP_NAME
-
-Verdict = Literal["ok", "warning", "error"]
-VERDICTS: tuple[Verdict, ...] = ("ok", "warning", "error")
+from spacetime_panel.doctor.report import Check
 
 #: Seconds `godot --version` may take (a real Godot answers in well under one).
 GODOT_VERSION_TIMEOUT = 10.0
@@ -41,24 +39,6 @@ REPORTED_PACKAGES = ("pyqtgraph", "qasync", "fastapi", "keyring")
 
 # "4.5.stable.official.876b29033", "3.2.3.stable.custom_build", "4.5.1.stable.sim"
 _GODOT_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?\.[A-Za-z]\w*")
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One finding: `fix` is what to do about it ("" when nothing needs doing)."""
-
-    name: str
-    verdict: Verdict
-    detail: str
-    fix: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def overall(checks: Iterable[Check]) -> Verdict:
-    """The worst verdict (ok when there are no checks)."""
-    return max((c.verdict for c in checks), key=VERDICTS.index, default="ok")
 
 
 @dataclass(frozen=True)
@@ -77,35 +57,6 @@ class DoctorInputs:
     #: Why the config (file, environment or flags) could not be loaded; None when it loaded.
     config_problem: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-def run_checks(inputs: DoctorInputs) -> list[Check]:
-    """Every check, in the order a user fixes things: Python, Qt, display, Godot, project,
-    ports, keyring, files. A check that raises is reported as an error, not a crash."""
-    from spacetime_panel.doctor import display, ports, qt_libraries
-
-    steps: list[Callable[[], list[Check] | Check]] = [
-        python_check,
-        pyside_check,
-        packages_check,
-        lambda: qt_libraries.qt_platform_check(inputs.environ),
-        lambda: display.display_check(inputs.environ, xvfb=inputs.settings.godot.xvfb),
-        lambda: godot_check(inputs),
-        lambda: project_checks(inputs),
-        lambda: ports.port_checks(inputs.settings),
-        keyring_check,
-        lambda: config_check(inputs),
-        lambda: log_folder_check(inputs.settings),
-    ]
-    found: list[Check] = []
-    for step in steps:
-        try:
-            result = step()
-        except Exception as error:  # a broken check must not hide the others
-            name = getattr(step, "__name__", "check").removesuffix("_check")
-            result = Check(name, "error", f"the check itself failed: {error!r}", "report this")
-        found += result if isinstance(result, list) else [result]
-    return found
 
 
 # -- Python and packages --
@@ -457,16 +408,3 @@ def _existing_parent(path: Path) -> Path:
         if parent.exists():
             return parent
     return Path(path.absolute().anchor)
-
-
-def format_lines(checks: Sequence[Check]) -> list[str]:
-    """One aligned line per check: `ok`, `warn` or `FAIL`, the name, the detail, the fix."""
-    marks = {"ok": "ok", "warning": "warn", "error": "FAIL"}
-    width = max((len(check.name) for check in checks), default=0)
-    lines: list[str] = []
-    for check in checks:
-        line = f"{marks[check.verdict]:<4}  {check.name:<{width}}  {check.detail}"
-        if check.fix and check.verdict != "ok":
-            line += f"  fix: {check.fix}"
-        lines.append(line)
-    return lines

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from spacetime_panel.doctor.checks import Check
+from spacetime_panel.doctor.report import Check
 
 #: Seconds to wait for the display server to accept a connection.
 CONNECT_TIMEOUT = 2.0

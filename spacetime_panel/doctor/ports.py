@@ -14,7 +14,7 @@ from typing import Literal
 import psutil
 
 from spacetime_panel.config import Settings
-from spacetime_panel.doctor.checks import Check, Verdict
+from spacetime_panel.doctor.report import Check, Verdict
 from spacetime_panel.godot.commands import SIMULATOR_SCRIPT
 from spacetime_panel.probes.owner import PortOwner, port_owners
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from spacetime_panel.doctor.checks import Check
+from spacetime_panel.doctor.report import Check
 
 #: Seconds `ldd` may take (it only maps the libraries; this is generous).
 LDD_TIMEOUT = 10.0
