@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,18 +153,28 @@ def parse_godot_version(text: str) -> tuple[int, int, int] | None:
 
 
 def godot_version_output(executable: str, timeout: float = GODOT_VERSION_TIMEOUT) -> str:
-    """What `EXECUTABLE --version` prints (stdout, then stderr). Raises OSError,
-    or subprocess.TimeoutExpired after killing it."""
-    result = subprocess.run(
+    """What `EXECUTABLE --version` prints (stdout, then stderr). Raises OSError, or
+    subprocess.TimeoutExpired after killing it and anything it started (its own
+    process group, so a child holding the pipes cannot make this wait)."""
+    process = subprocess.Popen(
         [executable, "--version"],
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         errors="replace",
-        timeout=timeout,
-        check=False,
+        start_new_session=os.name == "posix",
     )
-    return f"{result.stdout}\n{result.stderr}"
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.kill()
+        process.communicate()
+        raise
+    return f"{stdout}\n{stderr}"
 
 
 def godot_check(inputs: DoctorInputs) -> Check:
@@ -189,7 +200,7 @@ def godot_check(inputs: DoctorInputs) -> Check:
         )
     what = f"simulator {SIMULATOR_SCRIPT}" if simulated else "Godot"
     try:
-        output = godot_version_output(found)
+        output = godot_version_output(found, GODOT_VERSION_TIMEOUT)
     except subprocess.TimeoutExpired:
         return Check(
             "godot",

@@ -266,7 +266,7 @@ def test_a_godot_that_does_not_answer_is_given_up_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(checks, "GODOT_VERSION_TIMEOUT", 0.5)
-    executable = _fake_godot(tmp_path, "exec sleep 30")
+    executable = _fake_godot(tmp_path, "sleep 60 & sleep 60")  # a child keeps the pipes open
     settings = Settings.model_validate({"godot": {"executable": executable}})
     check = godot_check(DoctorInputs(settings=settings))
     assert check.verdict == "warning"
