@@ -379,12 +379,12 @@ def keyring_check() -> Check:
 def config_check(inputs: DoctorInputs) -> Check:
     path = inputs.config_file
     if inputs.config_problem is not None:
-        return Check(
-            "config",
-            "error",
-            inputs.config_problem,
-            f"fix {path}" if path is not None and path.is_file() else "fix the value named",
-        )
+        if inputs.config_explicit and path is not None and not path.is_file():
+            fix = "check the path given to --config"
+        else:
+            where = f"{path}, " if path is not None and path.is_file() else ""
+            fix = f"correct the value it names (in {where}the environment or the flags)"
+        return Check("config", "error", inputs.config_problem, fix)
     if path is None or not path.is_file():
         return Check("config", "ok", f"no config file ({path}): the defaults apply")
     return Check("config", "ok", f"{path} read")

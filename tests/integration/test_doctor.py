@@ -523,3 +523,23 @@ def test_doctor_never_imports_qt(environment: dict[str, str], ports: list[str]) 
     )
     assert result.returncode in (0, 1), result.stderr
     assert "Qt imported" not in result.stderr
+
+
+def test_bad_input_is_one_line(environment: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PANEL, "doctor", "--port", "notaport"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("spacetime-panel doctor: argument --port (api.port): port must be")
+
+    missing = tmp_path / "missing.toml"
+    check = doctor("--demo", "--config", str(missing), env=environment).check("config")
+    assert check["verdict"] == "error"
+    assert str(missing) in check["detail"] and "not found" in check["detail"]
+    assert check["fix"] == "check the path given to --config"
