@@ -373,7 +373,59 @@ def keyring_check() -> Check:
             f"the keys instead ({variables})",
         )
     extra = f"; {', '.join(from_environment)} from the environment" if from_environment else ""
-    return Check("keyring", "ok", f"{store.backend_label} ({store.backend_name}){extra}")
+    detail = f"{store.backend_label} ({store.backend_name}){extra}"
+    if store.backend_label == "SecretService":
+        state = secret_service_state()
+        if state == "locked":
+            return Check(
+                "keyring",
+                "warning",
+                f"{detail}: the default keyring is locked; reading a key asks for its "
+                "password, and serve stops when nobody can answer",
+                "unlock it (log in to the desktop, or open Passwords and Keys), or export "
+                "the keys instead",
+            )
+        if state == "missing":
+            return Check(
+                "keyring",
+                "warning",
+                f"{detail}: there is no default keyring yet; storing a key asks to create one",
+                "create it in a desktop session (Passwords and Keys), or export the keys instead",
+            )
+        if state is not None:
+            return Check("keyring", "warning", f"{detail}: {state}", "")
+    return Check("keyring", "ok", detail)
+
+
+def secret_service_state(timeout: float = 5.0) -> str | None:
+    """The Secret Service's default collection: None when unlocked, "locked", "missing",
+    or what went wrong. Asks D-Bus without unlocking or creating anything (no prompt)."""
+    import threading
+
+    outcome: list[str | None] = []
+
+    def ask() -> None:
+        try:
+            import secretstorage
+            from secretstorage.exceptions import ItemNotFoundException
+
+            connection = secretstorage.dbus_init()
+            try:
+                collection = secretstorage.Collection(connection)  # the "default" alias
+                outcome.append("locked" if collection.is_locked() else None)
+            except ItemNotFoundException:
+                outcome.append("missing")
+            finally:
+                connection.close()
+        except Exception as error:  # any D-Bus trouble is reported, not raised
+            outcome.append(f"could not ask the Secret Service ({error})")
+
+    worker = threading.Thread(target=ask, name="doctor keyring", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return f"the Secret Service did not answer within {timeout:g} s"
+    return outcome[0]
 
 
 def config_check(inputs: DoctorInputs) -> Check:

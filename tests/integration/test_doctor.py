@@ -303,20 +303,27 @@ def test_no_keyring_is_a_warning_naming_the_fix(
     assert "gnome-keyring" in check["fix"] and "SPACETIME_PANEL_API_KEY" in check["fix"]
 
 
-def test_a_real_gnome_keyring_is_ok(environment: dict[str, str], ports: list[str]) -> None:
+@pytest.mark.parametrize(("state", "verdict"), [("unlocked", "ok"), ("locked", "warning")])
+def test_a_real_gnome_keyring(
+    environment: dict[str, str], ports: list[str], state: str, verdict: str
+) -> None:
+    """gnome-keyring on a private bus: unlocked is fine; locked is said, without a prompt."""
     from tests.keyring_session import missing_tools, start_keyring_session
 
     if missing_tools():
         if IN_CI:
             pytest.fail(f"{missing_tools()} missing; .ci/run installs dbus and gnome-keyring")
         pytest.skip(f"needs {', '.join(missing_tools())}")
-    session = start_keyring_session("unlocked", timeout=30 * TIME_SCALE)
+    session = start_keyring_session(state, timeout=30 * TIME_SCALE)
     try:
         result = session.panel("doctor", "--json", *ports, "--demo", timeout=60 * TIME_SCALE)
         document = json.loads(result.stdout)
         [check] = [c for c in document["checks"] if c["name"] == "keyring"]
-        assert check["verdict"] == "ok", check
+        assert check["verdict"] == verdict, check
         assert check["detail"].startswith("SecretService (keyring.backends.SecretService.Keyring)")
+        if state == "locked":
+            assert "the default keyring is locked" in check["detail"]
+            assert "unlock it" in check["fix"]
     finally:
         session.close()
 
