@@ -242,6 +242,8 @@ def qt_platform_check(environ: Mapping[str, str] | None = None) -> Check:
         return Check("qt-platform", "warning", f"could not check {plugin.name}: {error}", "")
     if not sonames:
         note = " (Wayland)" if platform == "wayland" else ""
+        if platform == "xcb" and environ.get("WAYLAND_DISPLAY"):
+            note = " (a Wayland session: Qt may use its wayland plugin; xcb is the fallback)"
         return Check("qt-platform", "ok", f"{plugin.name}{note}: every library it needs is found")
     missing = [MissingLibrary(soname, DEBIAN_PACKAGES.get(soname)) for soname in sonames]
     return Check(
@@ -251,3 +253,13 @@ def qt_platform_check(environ: Mapping[str, str] | None = None) -> Check:
         + ", ".join(str(library) for library in missing),
         install_command(missing),
     )
+
+
+def qt_startup_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """For the GUI's start, before Qt is imported: one line naming what Qt's platform
+    plugin cannot load and the command that installs it, or None when Qt can start
+    (or nothing could be checked). The same test as `doctor`'s qt-platform line."""
+    check = qt_platform_check(environ)
+    if check.verdict != "error":
+        return None
+    return f"{check.detail}; install: {check.fix}"

@@ -299,3 +299,12 @@ def test_a_tcp_display_answers_or_not() -> None:
     problem = x11_reachable(f"127.0.0.1:{port - 6000}")
     assert problem is not None
     assert f"DISPLAY=127.0.0.1:{port - 6000}, but 127.0.0.1:{port} does not answer" in problem
+
+
+def test_the_gui_start_line(patched_plugin: Path) -> None:
+    environ = {"QT_QPA_PLATFORM": "xcb", "QT_QPA_PLATFORM_PLUGIN_PATH": str(patched_plugin.parent)}
+    line = qt_libraries.qt_startup_problem(environ)
+    assert line is not None and "\n" not in line
+    assert line.startswith("Qt cannot load its xcb platform plugin")
+    assert "install: " in line and "apt-file search libspacetime-unit-test.so.2" in line
+    assert qt_libraries.qt_startup_problem({**environ, "QT_QPA_PLATFORM": "offscreen"}) is None
