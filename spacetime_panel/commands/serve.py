@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, api_key: str | None, keys: ManagementKeys) -> int:
-    from spacetime_panel.service import Paths, configure_logging, on_stop_signals, run_service
+    from spacetime_panel.service.panel_service import Paths, configure_logging, run_service
+    from spacetime_panel.service.stop_signals import on_stop_signals
 
     configure_logging(settings, Paths.for_settings(settings).logs)
     stop = asyncio.Event()

@@ -2,28 +2,9 @@
 
 Above `core/` (the Controller) and `api/` (the management API on it), below the
 two front ends that run it: `commands/serve.py` (headless, plain asyncio) and
-`ui/` (the desktop panel, qasync). Both start the same :class:`PanelService`.
+`ui/` (the desktop panel, qasync). Both start the same
+:class:`~spacetime_panel.service.panel_service.PanelService`;
+:mod:`~spacetime_panel.service.stop_signals` turns SIGTERM and Ctrl+C into a
+clean stop for both. Nothing is re-exported here, so that importing
+`stop_signals` does not import the API (and FastAPI) with it.
 """
-
-from spacetime_panel.service.panel_service import (
-    APP_NAME,
-    PANEL_LOG,
-    PanelService,
-    Paths,
-    configure_logging,
-    prepare_demo_project,
-    run_service,
-)
-from spacetime_panel.service.stop_signals import on_stop_signals, stop_signals
-
-__all__ = [
-    "APP_NAME",
-    "PANEL_LOG",
-    "PanelService",
-    "Paths",
-    "configure_logging",
-    "on_stop_signals",
-    "prepare_demo_project",
-    "run_service",
-    "stop_signals",
-]

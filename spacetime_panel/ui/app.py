@@ -20,7 +20,7 @@ from spacetime_panel.api.server import CannotServe
 from spacetime_panel.config import ConfigError, load_settings, save_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets import BRIDGE_API_KEY, SecretStore
-from spacetime_panel.service import PanelService
+from spacetime_panel.service.panel_service import PanelService
 from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.ui.main_window import MainWindow
 from spacetime_panel.ui.settings_dialog import SettingsDialog

@@ -42,7 +42,7 @@ import httpx
 import psutil
 from harness import free_port, percentile
 
-from spacetime_panel.service import prepare_demo_project
+from spacetime_panel.service.panel_service import prepare_demo_project
 
 RATE_HZ = 144
 

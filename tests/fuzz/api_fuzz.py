@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from spacetime_panel.service import prepare_demo_project
+from spacetime_panel.service.panel_service import prepare_demo_project
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "schemathesis.toml"

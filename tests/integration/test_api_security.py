@@ -21,7 +21,7 @@ from spacetime_panel.api.audit import AUDIT_FILE, fingerprint
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets.tokens import issue_token
-from spacetime_panel.service import PanelService
+from spacetime_panel.service.panel_service import PanelService
 from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, sim_settings
 from tests.integration.conftest import Serve, wait_until
