@@ -3,6 +3,12 @@
 Both tables keep their rows and items for the life of the widget and only
 touch the cells whose text or colour changed: the main window can feed them
 every second without flicker, and an unchanged update costs a tuple compare.
+
+Every column shows at the window's first-start size, without a horizontal
+scroll bar: the short columns fit their contents, the owner column has a
+width for a typical "godot (12345)", and the last text column (the detail,
+the last failure) takes the rest. Text longer than its column ends in "…";
+the whole of it is in the cell's tooltip.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ PROGRAM_LABELS: dict[str, str] = {"editor": "Godot editor", "game": "Game"}
 PROGRAM_ORDER = ("editor", "game")
 
 NONE = "—"  # shown for a value that does not exist (no pid, no latency)
+#: Room around a cell's text (the style's item margins), in pixels.
+CELL_PADDING = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,16 @@ def format_uptime(seconds: float | None) -> str:
 class _CellTable(QTableWidget):
     """A read-only table whose items are created once and updated cell by cell."""
 
-    def __init__(self, headers: Sequence[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        headers: Sequence[str],
+        parent: QWidget | None = None,
+        *,
+        sized: Mapping[str, str] | None = None,
+        header_tips: Mapping[str, str] | None = None,
+    ) -> None:
+        """`sized` columns are as wide as their sample text (the user may drag them);
+        the last column stretches; the others fit their contents."""
         super().__init__(0, len(headers), parent)
         self.setHorizontalHeaderLabels(list(headers))
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -98,9 +115,23 @@ class _CellTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.verticalHeader().setVisible(False)
         self.setAlternatingRowColors(False)  # the state colour must read as the only colour
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.horizontalHeader()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+        for title, sample in (sized or {}).items():
+            column = list(headers).index(title)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(
+                column, self.fontMetrics().horizontalAdvance(sample) + CELL_PADDING
+            )
+        for title, tip in (header_tips or {}).items():
+            item = QTableWidgetItem(title)
+            item.setToolTip(tip)
+            self.setHorizontalHeaderItem(list(headers).index(title), item)
         self._shown: list[list[Cell | None]] = []
         self._items: list[list[QTableWidgetItem]] = []
 
@@ -142,7 +173,7 @@ class ServicesTable(_CellTable):
     STATE_COLUMN = 2
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(self.COLUMNS, parent)
+        super().__init__(self.COLUMNS, parent, sized={"Owner": "godot (123456)"})
         self._rows: dict[str, int] = {}
         for service in SERVICE_ORDER:
             row = self._add_row()
@@ -186,7 +217,7 @@ class ServicesTable(_CellTable):
             Cell(f"{status.port}/{status.protocol}", where),
             Cell(state.value.capitalize(), status.detail, state_color(state)),
             Cell(format_latency(status.latency_ms)),
-            Cell(format_owner(status.owner_name, status.owner_pid)),
+            Cell(owner := format_owner(status.owner_name, status.owner_pid), owner),
             Cell(status.detail, status.detail),
         )
 
@@ -194,11 +225,11 @@ class ServicesTable(_CellTable):
 class ProgramsTable(_CellTable):
     """One row per supervised program: state, pid, uptime, restarts and the last failure."""
 
-    COLUMNS = ("Program", "State", "PID", "Uptime", "Restarts", "Last exit code", "Last failure")
+    COLUMNS = ("Program", "State", "PID", "Uptime", "Restarts", "Exit code", "Last failure")
     STATE_COLUMN = 1
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(self.COLUMNS, parent)
+        super().__init__(self.COLUMNS, parent, header_tips={"Exit code": "the last exit code"})
         self._rows: dict[str, int] = {}
 
     def row_of(self, program: str) -> int:
