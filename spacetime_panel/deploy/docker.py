@@ -15,6 +15,17 @@ requires SPACETIME_PANEL_API_KEY. Godot's own services (bridge HTTP, telemetry, 
 DAP, discovery) bind the container's loopback, so they are not published: the
 management API proxies what a caller needs from them.
 
+Keys: the management key and Grafana's admin password are Docker secrets made from
+the host's environment (`secrets: NAME: environment: VARIABLE`): the user exports the
+variable as before, compose writes its value to /run/secrets/NAME in the container,
+and the service reads the file (`SPACETIME_PANEL_API_KEY_FILE`,
+`GF_SECURITY_ADMIN_PASSWORD__FILE`), so the value is in no image layer and not in
+`docker inspect`'s environment (compose copies the file into the container before
+starting it, owner-read only; `docker cp` or `docker commit` by a Docker admin still
+reach it). Compose cannot make such a secret optional (an unset variable stops `up`,
+an empty one is an empty file, which the panel refuses), so the two optional keys,
+the read-only key and the bridge's key, stay plain variables that default to empty.
+
 The alert rules and the Grafana dashboard are the monitoring kit's files
 (`spacetime_panel/monitoring/`, inside the package), copied unchanged; only
 the scrape target and the Grafana data source are written here, for the
@@ -30,6 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from spacetime_panel.deploy.command_line import serve_arguments, stop_wait_seconds
 from spacetime_panel.deploy.context import DeployContext, RenderedFile
+from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY
 
 #: Where things are inside the image.
 CONTAINER_VENV = PurePosixPath("/opt/spacetime-panel/venv")
@@ -50,6 +62,39 @@ PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
 GRAFANA_IMAGE = "grafana/grafana:11.2.0"
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 3000
+#: The user the Grafana image runs as (Grafana's documented default, 472).
+GRAFANA_UID = 472
+
+#: Where compose writes a service's secrets, one file each, named after the secret.
+SECRETS_FOLDER = PurePosixPath("/run/secrets")
+#: Owner read only; the owner is the account the service runs as (`uid` in the compose file).
+SECRET_MODE = 0o400
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ComposeSecret:
+    """A Docker secret made from a host environment variable, read through a file variable."""
+
+    name: str  #: the secret in the compose file, and its file in /run/secrets
+    variable: str  #: the host's environment variable that holds the value
+    file_variable: str  #: the service's variable that names the file
+
+    @property
+    def path(self) -> PurePosixPath:
+        return SECRETS_FOLDER / self.name
+
+
+#: The management key: required (the API listens on 0.0.0.0 in the container).
+PANEL_KEY_SECRET = ComposeSecret(
+    PANEL_API_KEY.name, PANEL_API_KEY.variable, f"{PANEL_API_KEY.variable}_FILE"
+)
+#: Grafana's admin password (Grafana reads `GF_<SECTION>_<KEY>__FILE`).
+GRAFANA_PASSWORD_SECRET = ComposeSecret(
+    "grafana_admin_password", "GRAFANA_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD__FILE"
+)
+COMPOSE_SECRETS = (PANEL_KEY_SECRET, GRAFANA_PASSWORD_SECRET)
+#: Optional keys, plain variables that default to empty (see the module's docstring).
+OPTIONAL_KEYS = (PANEL_READ_KEY.variable, BRIDGE_API_KEY.variable)
 
 #: The named build context that holds the panel's source tree (pyproject.toml at its root).
 SOURCE_CONTEXT = "panel-source"
@@ -173,12 +218,17 @@ def dockerfile(context: DeployContext) -> str:
 # Godot: the image holds none. docker-compose.yml mounts the host's Godot 4.5 at
 # {CONTAINER_GODOT} and the project at {CONTAINER_PROJECT}, and runs `serve --xvfb`
 # (Xvfb, supervised by the panel, is Godot's display). Without them the default
-# command runs the simulated Godot on the bundled demo project:
-#   docker run --rm -e SPACETIME_PANEL_API_KEY -p {PUBLISHED_HOST}:{port}:{port} spacetime-panel
+# command runs the simulated Godot on the bundled demo project (the key file must be
+# readable by uid 1000):
+#   docker run --rm -p {PUBLISHED_HOST}:{port}:{port} \\
+#     -v "$PWD/{PANEL_KEY_SECRET.name}:{PANEL_KEY_SECRET.path}:ro" \\
+#     -e {PANEL_KEY_SECRET.file_variable}={PANEL_KEY_SECRET.path} spacetime-panel
 #
 # Keys: never here (no ARG or ENV holds one). The API listens on {CONTAINER_API_HOST} inside
-# the container, so `serve` refuses to start without SPACETIME_PANEL_API_KEY in the
-# environment at run time; the bridge's key is SPACETIME_API_KEY.
+# the container, so `serve` refuses to start without a management key at run time:
+# {PANEL_KEY_SECRET.file_variable} names a file holding it (docker-compose.yml's Docker secret),
+# or {PANEL_KEY_SECRET.variable} holds it (`docker inspect` then shows it). The bridge's
+# key is {BRIDGE_API_KEY.variable} (or {BRIDGE_API_KEY.variable}_FILE).
 FROM {BASE_IMAGE}
 
 # Debian's versions move with security updates and old ones leave the mirror, so the
@@ -246,6 +296,23 @@ def _bind(source: str, target: PurePosixPath, *, read_only: bool) -> str:
 """
 
 
+def _secret_grant(secret: ComposeSecret, uid: str) -> str:
+    """A service's `secrets:` entry: the file, owned by the account the service runs as."""
+    return f"""\
+      - source: {secret.name}
+        target: {secret.path}
+        uid: "{uid}"
+        mode: 0{SECRET_MODE:o}
+"""
+
+
+def _secret_declarations() -> str:
+    """The top-level `secrets:`: each made from the host's variable at `up` time."""
+    return "".join(
+        f"  {secret.name}:\n    environment: {secret.variable}\n" for secret in COMPOSE_SECRETS
+    )
+
+
 def compose_file(context: DeployContext) -> str:
     settings = context.settings
     port = settings.api.port
@@ -265,13 +332,17 @@ def compose_file(context: DeployContext) -> str:
 # (made by `spacetime-panel deploy docker`; replaces the guide's docker-compose.yml).
 # It runs {where}.
 #
-#   export SPACETIME_PANEL_API_KEY=...      # required: the management API's key
-#   export GRAFANA_ADMIN_PASSWORD=...       # required: Grafana's admin password
-#   export SPACETIME_API_KEY=...            # optional: the bridge's key (Godot)
+#   export {PANEL_KEY_SECRET.variable}=...      # required: the management API's key
+#   export {GRAFANA_PASSWORD_SECRET.variable}=...       # required: Grafana's admin password
+#   export {PANEL_READ_KEY.variable}=...     # optional: the API's read-only key
+#   export {BRIDGE_API_KEY.variable}=...            # optional: the bridge's key (Godot)
 #   docker compose up --build -d
 #
-# Secrets come from the host's environment at `up` time, never from this file or the
-# image (the panel reads no *_FILE variables, so Docker secrets files are not used).
+# Keys come from the host's environment at `up` time, never from this file or the
+# image. The two required ones are Docker secrets: compose writes each to a file in
+# {SECRETS_FOLDER} of its container (owner-read only) and the service reads that file, so
+# the value is not in `docker inspect`'s environment. An unset one stops `up` (compose
+# names the variable); an empty one is an empty file, which the panel refuses in one line.
 # Every port is published once, on {PUBLISHED_HOST} only: the API {port}, Prometheus
 # {PROMETHEUS_PORT}, Grafana {GRAFANA_PORT}. For other machines put the nginx site in front.
 # Godot's own ports stay inside the container (it binds the container's loopback).
@@ -289,11 +360,15 @@ services:
     image: spacetime-panel:local
     command: {_flow(container_command(context))}
     environment:
-      # Required: the API listens beyond loopback in the container.
-      SPACETIME_PANEL_API_KEY: ${{SPACETIME_PANEL_API_KEY:?set SPACETIME_PANEL_API_KEY}}
-      SPACETIME_PANEL_READ_KEY: ${{SPACETIME_PANEL_READ_KEY:-}}
-      SPACETIME_API_KEY: ${{SPACETIME_API_KEY:-}}
-    volumes:
+      # Required (the API listens beyond loopback in the container): the secret's file.
+      {PANEL_KEY_SECRET.file_variable}: {PANEL_KEY_SECRET.path}
+      # Optional, so plain variables (empty when unset): compose cannot make a secret
+      # optional. Set, they show in `docker inspect`; the read key opens only reads,
+      # the bridge's key guards a bridge that listens on the container's loopback.
+      {PANEL_READ_KEY.variable}: ${{{PANEL_READ_KEY.variable}:-}}
+      {BRIDGE_API_KEY.variable}: ${{{BRIDGE_API_KEY.variable}:-}}
+    secrets:
+{_secret_grant(PANEL_KEY_SECRET, "${SPACETIME_UID:-1000}")}    volumes:
 {mounts}      - spacetime-logs:{CONTAINER_LOG_DIR}
     ports:
       - "{PUBLISHED_HOST}:{port}:{port}"
@@ -318,9 +393,10 @@ services:
   grafana:
     image: {GRAFANA_IMAGE}
     environment:
-      GF_SECURITY_ADMIN_PASSWORD: ${{GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}}
+      {GRAFANA_PASSWORD_SECRET.file_variable}: {GRAFANA_PASSWORD_SECRET.path}
       GF_USERS_ALLOW_SIGN_UP: "false"
-    volumes:
+    secrets:
+{_secret_grant(GRAFANA_PASSWORD_SECRET, str(GRAFANA_UID))}    volumes:
       - ./monitoring/grafana:/etc/grafana/provisioning/dashboards:ro
       - ./monitoring/grafana-datasources:/etc/grafana/provisioning/datasources:ro
       - grafana-data:/var/lib/grafana
@@ -334,7 +410,10 @@ volumes:
   spacetime-logs:
   prometheus-data:
   grafana-data:
-"""
+
+# Each secret's value is the host's variable of that name when `docker compose up` runs.
+secrets:
+{_secret_declarations()}"""
 
 
 def prometheus_config(context: DeployContext) -> str:

@@ -17,7 +17,7 @@ import sys
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -27,17 +27,21 @@ from spacetime_panel.cli import build_parser
 from spacetime_panel.config import ApiSettings, Settings
 from spacetime_panel.deploy.context import DeployContext, RenderedFile
 from spacetime_panel.deploy.docker import (
+    COMPOSE_SECRETS,
     CONTAINER_CONFIG,
     CONTAINER_GODOT,
     CONTAINER_PROJECT,
     CONTAINER_PYTHON,
+    GRAFANA_UID,
     KIT_FILES,
     MONITORING_KIT,
+    OPTIONAL_KEYS,
+    PANEL_KEY_SECRET,
     SOURCE_CONTEXT,
     health_check_command,
     render_docker,
 )
-from spacetime_panel.secrets import BRIDGE_API_KEY, PANEL_API_KEY, PANEL_READ_KEY
+from spacetime_panel.secrets import PANEL_API_KEY
 from tests.conftest import TIME_SCALE, free_port
 from tests.deploy.conftest import run_tool, tool
 from tests.integration.conftest import PANEL, Serve
@@ -144,6 +148,8 @@ def test_the_schema_rejects_a_broken_compose_file(tmp_path: Path) -> None:
         ("    restart: unless-stopped", "    restrat: unless-stopped"),
         ("    stop_grace_period: 30s", "    stop_grace_period: [30]"),
         ("      - type: bind", "      - type: bindd"),
+        ("    environment: SPACETIME_PANEL_API_KEY", "    env: SPACETIME_PANEL_API_KEY"),
+        ("        mode: 0400", "        mode: [0400]"),
     ):
         assert change[0] in compose
         result = check_compose(compose.replace(*change, 1), tmp_path)
@@ -226,24 +232,84 @@ def test_the_api_port_is_the_same_everywhere(machine: DeployContext, tmp_path: P
 
 
 def test_no_key_is_baked_in(machine: DeployContext, tmp_path: Path) -> None:
-    secrets = {PANEL_API_KEY.variable, PANEL_READ_KEY.variable, BRIDGE_API_KEY.variable}
     for context in all_contexts(machine, tmp_path):
         files = render_docker(context)
         for line in text_of(files, "Dockerfile").splitlines():
             if re.match(r"\s*(ARG|ENV)\b", line):
                 assert not re.search(r"(?i)key|password|secret|token", line), line
         services = compose_of(files)["services"]
+        # Only the optional keys are plain variables, empty unless the host sets them.
         environment = services["spacetime"]["environment"]
-        assert set(environment) == secrets
-        for variable, value in environment.items():
-            assert value.startswith("${" + variable + ":"), f"{variable}: {value!r}"
-        # The API listens beyond loopback: without the key `serve` would refuse to start,
-        # so compose refuses first, naming the variable.
-        assert environment[PANEL_API_KEY.variable].startswith("${SPACETIME_PANEL_API_KEY:?set ")
-        password = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
-        assert password.startswith("${GRAFANA_ADMIN_PASSWORD:?")
+        for variable in OPTIONAL_KEYS:
+            assert environment[variable] == "${" + variable + ":-}", variable
         assert "build" not in services["grafana"]
         assert "secret" not in json.dumps(services["spacetime"]["build"]).lower()
+
+
+def test_a_key_value_is_in_no_rendered_file(
+    machine: DeployContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's keys at render time end up in no file (compose reads them at `up`)."""
+    values = {
+        variable: f"value-of-{variable.lower()}-d41d8cd9"
+        for variable in (*(s.variable for s in COMPOSE_SECRETS), *OPTIONAL_KEYS)
+    }
+    for variable, value in values.items():
+        monkeypatch.setenv(variable, value)
+    for context in all_contexts(machine, tmp_path):
+        for file in render_docker(context):
+            for value in values.values():
+                assert value not in file.text, f"{file.name} holds {value}"
+
+
+def test_the_required_keys_are_docker_secrets(machine: DeployContext, tmp_path: Path) -> None:
+    """The management key and Grafana's password reach their containers as files in
+    /run/secrets made from the host's variables: no service's `environment:` holds them,
+    and each `*_FILE` variable names the file of a secret granted to that service."""
+    for context in all_contexts(machine, tmp_path):
+        compose = compose_of(render_docker(context))
+        declared = compose["secrets"]
+        assert declared == {s.name: {"environment": s.variable} for s in COMPOSE_SECRETS}
+        granted_anywhere: set[str] = set()
+        for service, definition in compose["services"].items():
+            environment = definition.get("environment", {})
+            assert isinstance(environment, dict), f"{service}: environment is not a mapping"
+            grants = {grant["source"]: grant for grant in definition.get("secrets", [])}
+            assert set(grants) <= set(declared), f"{service}: undeclared secret"
+            granted_anywhere |= set(grants)
+            for variable, value in environment.items():
+                for secret in COMPOSE_SECRETS:
+                    assert variable != secret.variable, f"{service}: {variable} in environment"
+                    assert "${" + secret.variable not in str(value), f"{service}: {variable}"
+                assert variable not in ("GF_SECURITY_ADMIN_PASSWORD", PANEL_API_KEY.variable)
+                if variable.endswith("_FILE"):
+                    # /run/secrets/NAME of a secret granted to this very service.
+                    path = PurePosixPath(value)
+                    assert path.parent == PurePosixPath("/run/secrets"), f"{variable}={value}"
+                    assert path.name in grants, f"{service}: {variable}={value} is not granted"
+                    assert grants[path.name]["target"] == value
+        assert granted_anywhere == set(declared), "a declared secret no service uses"
+        spacetime = compose["services"]["spacetime"]["environment"]
+        assert spacetime[PANEL_KEY_SECRET.file_variable] == "/run/secrets/panel_api_key"
+        grafana = compose["services"]["grafana"]["environment"]
+        assert grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+
+
+def test_each_secret_file_is_readable_by_its_service_alone(machine: DeployContext) -> None:
+    """Owner-read only (0400), owned by the account the service runs as: the image's
+    SPACETIME_UID (the same default as its build argument) and Grafana's user 472."""
+    files = render_docker(machine)
+    compose = compose_of(files)
+    dockerfile = text_of(files, "Dockerfile")
+    build_uid = compose["services"]["spacetime"]["build"]["args"]["SPACETIME_UID"]
+    assert "\nUSER ${SPACETIME_UID}\n" in dockerfile
+    owners = {"spacetime": build_uid, "grafana": str(GRAFANA_UID)}
+    for service, owner in owners.items():
+        (grant,) = compose["services"][service]["secrets"]
+        assert grant["uid"] == owner, service
+        assert grant["mode"] == 0o400, service  # YAML's 0400
+    assert build_uid == "${SPACETIME_UID:-1000}"
+    assert "ARG SPACETIME_UID=1000\n" in dockerfile
 
 
 def test_the_container_runs_the_project_with_the_hosts_godot_under_xvfb(
@@ -422,7 +488,8 @@ def test_the_health_check_fails_on_503_and_when_nothing_answers(serve: Serve) ->
 
 
 def test_the_images_command_refuses_to_serve_without_the_key(tmp_path: Path) -> None:
-    """What compose's `${SPACETIME_PANEL_API_KEY:?...}` guards: on 0.0.0.0, no key, no API."""
+    """Without the key's secret (compose stops `up` first when its variable is unset):
+    on 0.0.0.0, no key, no API."""
     files = render_docker(
         dataclasses.replace(
             DeployContext.reference(), settings=Settings(api=ApiSettings(port=free_port()))
@@ -448,6 +515,73 @@ def test_the_images_command_refuses_to_serve_without_the_key(tmp_path: Path) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("spacetime-panel: "), result.stderr
     assert PANEL_API_KEY.variable in lines[0]
+
+
+class DemoServe(Serve):
+    """`serve --demo` (the image's default command): the bundled project, no paths."""
+
+    def args(self, *extra: str, godot: bool = True) -> list[str]:
+        return super().args(*extra, "--demo", godot=False)
+
+
+@pytest.fixture
+def demo_serve(tmp_path: Path, project: Path) -> Iterator[DemoServe]:
+    panel = DemoServe(tmp=tmp_path, project=project)
+    try:
+        yield panel
+    finally:
+        panel.cleanup()
+
+
+def test_serve_requires_the_key_from_the_secrets_file(
+    demo_serve: DemoServe, tmp_path: Path
+) -> None:
+    """What the container gets: no key in the environment, only the variable naming
+    the secret's file (Docker's, ending in a newline). No keyring: the file is the
+    only place the key can come from."""
+    key = "key-from-the-docker-secret-5f2b9c"
+    secret = tmp_path / "run" / "secrets" / PANEL_KEY_SECRET.name
+    secret.parent.mkdir(parents=True)
+    secret.write_text(key + "\n", encoding="utf-8")
+    secret.chmod(0o400)
+    demo_serve.start(
+        env={
+            PANEL_KEY_SECRET.file_variable: str(secret),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "XDG_DATA_HOME": str(tmp_path / "data"),  # where --demo copies its project
+        }
+    )
+    demo_serve.wait_healthy(30)  # /status asks the game
+    assert demo_serve.get("/status").status_code == 401
+    wrong = demo_serve.get("/status", headers={"Authorization": "Bearer not-the-key"})
+    assert wrong.status_code == 401
+    answer = demo_serve.get("/status", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    assert (tmp_path / "data" / "spacetime-panel" / "demo_project").is_dir()
+
+
+def test_serve_refuses_an_empty_secrets_file(tmp_path: Path) -> None:
+    """An empty variable on the host makes an empty secret file: one line, no API."""
+    secret = tmp_path / PANEL_KEY_SECRET.name
+    secret.write_text("\n", encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME")}
+    environment[PANEL_KEY_SECRET.file_variable] = str(secret)
+    environment["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    environment["XDG_DATA_HOME"] = str(tmp_path / "data")
+    port = free_port()
+    result = subprocess.run(
+        [*PANEL, "serve", "--demo", "--port", str(port), "--log-dir", str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60 * TIME_SCALE,
+        check=False,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("spacetime-panel: cannot read the management API key: ")
+    assert f"{PANEL_KEY_SECRET.file_variable}={secret}: the file is empty" in lines[0]
+    assert result.returncode == 1
 
 
 def test_a_missing_monitoring_kit_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
