@@ -8,7 +8,10 @@ when its `scene_loaded` arrives within the timeout and no `error` event came
 between the request and a short settle after the load (errors of `_ready()`
 arrive then). It fails when the panel refuses the request, the bridge reports
 the load failed (its `Scene res://...: ...` error, after Godot's own), the
-timeout passes, or any error came.
+telemetry connection closes during the load (the game died), the timeout
+passes, or any error came. A game that is not up yet (the panel answers 409,
+or 502 "not reachable") is asked again until the scene's timeout: CI starts
+check-scenes as soon as serve answers, before Godot is up.
 
 `write_junit` writes the results as JUnit XML (testsuites/testsuite/testcase/
 failure, the error lines in system-out), which CI systems show per scene.
@@ -41,6 +44,8 @@ DEFAULT_EXCLUDES = ("res://addons/*",)
 DEFAULT_SETTLE = 0.5
 #: How often a line says a scene is still loading.
 PROGRESS_EVERY = 5.0
+#: Seconds between asks while the game is not up, and between looks at the connection.
+RETRY_EVERY = 0.5
 #: The source of the bridge's own error when a scene load fails (protocol/README.md).
 BRIDGE_SOURCE = "spacetime_bridge"
 
@@ -132,6 +137,7 @@ class SceneChecker:
         headers = bearer_header(host, api_key, (host,))
         self._http = http or httpx.AsyncClient(headers=headers, timeout=30.0)
         self._listener = _Listener()
+        self._lost = False  # the telemetry connection closed during the current load
         self._telemetry = TelemetryClient(
             telemetry_url, on_event=self._listener, reconnect_max=1.0, batch_interval=0.05
         )
@@ -173,7 +179,7 @@ class SceneChecker:
                 return SceneResult(scene, False, time.monotonic() - started, str(error))
         listener = self._listener
         listener.events.clear()
-        response = await self._post("/scene/load", {"path": scene})
+        response = await self._request_load(scene, started + self.timeout)
         if response.status_code in (401, 403):
             raise PanelUnreachable(
                 f"the panel at {self.api_url} refused the key: {_message(response)}; "
@@ -182,6 +188,7 @@ class SceneChecker:
         if response.status_code != 202:
             reason = f"the panel refused the load: {_message(response)}"
             return SceneResult(scene, False, time.monotonic() - started, reason)
+        self._lost = False
         loaded_at = await self._wait_for_load(scene, started)
         elapsed = time.monotonic() - started
         if loaded_at is not None:
@@ -192,11 +199,26 @@ class SceneChecker:
             if failed or errors:
                 first = _first_engine_error(listener.events) or errors[0]
                 return SceneResult(scene, False, elapsed, first, errors)
+            if self._lost:
+                reason = "the game's telemetry closed during the load (did the game crash?)"
+                return SceneResult(scene, False, elapsed, reason, errors)
             reason = f"no scene_loaded within {self.timeout:g} s"
             return SceneResult(scene, False, elapsed, reason, errors)
         if errors:
             return SceneResult(scene, False, loaded_at - started, errors[0], errors)
         return SceneResult(scene, True, loaded_at - started)
+
+    async def _request_load(self, scene: str, deadline: float) -> httpx.Response:
+        """POST /scene/load, asked again while the game is not up yet (starting, restarting):
+        409 (not running) or 502 "Godot API not reachable", until `deadline`."""
+        while True:
+            response = await self._post("/scene/load", {"path": scene})
+            not_up = response.status_code == 409 or (
+                response.status_code == 502 and "not reachable" in _message(response)
+            )
+            if not not_up or time.monotonic() + RETRY_EVERY >= deadline:
+                return response
+            await asyncio.sleep(RETRY_EVERY)
 
     async def load(self, scene: str) -> None:
         """Ask for `scene` without waiting (to put back the scene from before)."""
@@ -215,6 +237,9 @@ class SceneChecker:
                 if _is_load_failure(event, scene):
                     return None
             seen = len(listener.events)
+            if self._telemetry.state is not ConnectionState.CONNECTED:
+                self._lost = True
+                return None
             now = time.monotonic()
             if now >= deadline:
                 return None
@@ -222,7 +247,7 @@ class SceneChecker:
                 self._progress(f"  still loading {scene} ({now - started:.0f} s)")
                 next_progress += PROGRESS_EVERY
             listener.arrived.clear()
-            wait = min(deadline, next_progress) - now
+            wait = min(deadline, next_progress, now + RETRY_EVERY) - now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(listener.arrived.wait(), timeout=wait)
 

@@ -8,6 +8,7 @@ scene is a copy of the demo project with one more `.tscn`.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -216,3 +217,59 @@ def test_the_management_key_is_sent_and_a_wrong_one_stops_at_once(serve: Serve) 
     assert last.startswith(f"spacetime-panel: the panel at http://127.0.0.1:{serve.port} ")
     assert "refused the key" in last
     assert "SPACETIME_PANEL_API_KEY" in last
+
+
+def test_a_game_that_dies_during_a_load_fails_that_scene_at_once(serve: Serve) -> None:
+    serve.start(env={"SPACETIME_SIM_LOAD_DELAY": "30"})
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
+    command = [
+        *PANEL, "check-scenes", *serve.where(), "--project-path", str(serve.project),
+        "scenes/menu.tscn", "--timeout", "25",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as checking:
+        try:
+            wait_until(
+                lambda: any(
+                    "loading scene: res://scenes/menu.tscn" in line for line in serve.log_lines()
+                ),
+                30,
+                "the game to be asked for the menu",
+            )
+            pid = serve.game()["pid"]
+            serve.godot_pids.add(pid)
+            os.kill(pid, signal.SIGKILL)
+            out, err = checking.communicate(timeout=60 * TIME_SCALE)
+        finally:
+            if checking.poll() is None:
+                checking.kill()
+
+    assert checking.returncode == 1, out + err
+    assert (
+        "FAIL res://scenes/menu.tscn: the game's telemetry closed during the load "
+        "(did the game crash?)"
+    ) in out
+
+
+def test_a_game_still_starting_is_waited_for(serve: Serve) -> None:
+    """CI starts check-scenes as soon as serve answers, before the game is up."""
+    serve.start(env={"SPACETIME_SIM_START_DELAY": "3"})
+
+    done = check_scenes(serve, "scenes/*")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed, 0 failed" in done.stdout
+
+
+def test_no_game_is_one_line_after_the_timeout(serve: Serve) -> None:
+    serve.start("--no-game")
+
+    done = check_scenes(serve, "--timeout", "2")
+
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(
+        f"spacetime-panel: no telemetry from ws://127.0.0.1:{serve.telemetry_port} within 2 s"
+    ), done.stderr
+    assert last.endswith("is the game running under the panel?")
