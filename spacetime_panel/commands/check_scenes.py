@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from spacetime_panel.godot.commands import demo_project
     from spacetime_panel.godot.scene_check import DEFAULT_EXCLUDES, find_scenes
 
+    if args.host and "://" in args.host:
+        return fail(
+            f"argument --host: {args.host}: give a name or address (check-scenes speaks "
+            "plain HTTP to the panel; run it beside serve)",
+            EXIT_USAGE,
+        )
     try:
         settings = settings_from(args, launching=False)
     except ConfigError as error:

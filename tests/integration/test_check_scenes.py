@@ -273,3 +273,13 @@ def test_no_game_is_one_line_after_the_timeout(serve: Serve) -> None:
         f"spacetime-panel: no telemetry from ws://127.0.0.1:{serve.telemetry_port} within 2 s"
     ), done.stderr
     assert last.endswith("is the game running under the panel?")
+
+
+def test_an_https_address_is_a_usage_error(tmp_path: Path, project: Path) -> None:
+    nobody = Serve(tmp=tmp_path, project=project)
+
+    done = check_scenes(nobody, "--host", "https://panel.example:8090", timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("spacetime-panel: argument --host: https://panel.example:8090:")
+    assert len(done.stderr.splitlines()) == 1
