@@ -153,6 +153,27 @@ def test_without_xvfb_installed_it_is_one_line_and_no_godot(
     assert not (tmp_path / "logs" / "game.log").exists(), "Godot was started"
 
 
+def test_an_xvfb_that_fails_to_start_is_one_line_and_no_godot(
+    serve: Serve, no_display: None, tmp_path: Path
+) -> None:
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    xvfb = fake / "Xvfb"
+    xvfb.write_text("#!/bin/sh\necho '(EE) Cannot establish any listening sockets' >&2\nexit 1\n")
+    xvfb.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
+    env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
+    run = subprocess.run(
+        serve.args("--demo", "--xvfb"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == EXIT_ERROR
+    assert run.stderr.strip().splitlines() == [
+        "spacetime-panel: --xvfb: Xvfb ended before its display was ready (exit code 1): "
+        "(EE) Cannot establish any listening sockets"
+    ]
+    assert not (tmp_path / "logs" / "game.log").exists(), "Godot was started"
+
+
 def test_xvfb_is_a_usage_error_on_windows_and_macos(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
