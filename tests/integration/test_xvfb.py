@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from spacetime_panel.commands.common import EXIT_ERROR, EXIT_USAGE, check_xvfb
-from spacetime_panel.config import GodotSettings, Settings
+from spacetime_panel.config import GodotSettings, Settings, load_settings
 from spacetime_panel.supervisor.virtual_display import platform_problem
 from tests.integration.conftest import Serve, alive, wait_until
 
@@ -172,6 +172,15 @@ def test_an_xvfb_that_fails_to_start_is_one_line_and_no_godot(
         "(EE) Cannot establish any listening sockets"
     ]
     assert not (tmp_path / "logs" / "game.log").exists(), "Godot was started"
+
+
+def test_the_setting_comes_from_a_config_file_or_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "panel.toml"
+    config.write_text("[godot]\nxvfb = true\n")
+    assert load_settings(config_file=config, environ={}).godot.xvfb is True
+    environ = {"SPACETIME__GODOT__XVFB": "yes"}
+    assert load_settings(environ=environ, use_default_file=False).godot.xvfb is True
+    assert load_settings(environ={}, use_default_file=False).godot.xvfb is False
 
 
 def test_xvfb_is_a_usage_error_on_windows_and_macos(
