@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from spacetime_panel.deploy.ci_kit import render_github_actions, render_gitlab_ci, render_pre_commit
 from spacetime_panel.deploy.context import Renderer
 from spacetime_panel.deploy.docker import render_docker
 from spacetime_panel.deploy.services import (
@@ -20,6 +21,9 @@ TARGETS: dict[str, Renderer] = {
     "nginx": render_nginx,
     "logrotate": render_logrotate,
     "docker": render_docker,
+    "github-actions": render_github_actions,
+    "gitlab-ci": render_gitlab_ci,
+    "pre-commit": render_pre_commit,
 }
 
 #: The folder under packaging/ that holds a target's reference rendering (default: its name).
