@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         top.addWidget(tables)
         top.addWidget(self.graphs)
         top.setStretchFactor(1, 2)
-        top.setSizes([520, 880])  # the port table's columns readable at first start
+        top.setSizes([640, 760])  # every column of both tables visible at first start
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(top)
         main.addWidget(self.log_view)
