@@ -75,5 +75,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(format_lines(checks)))
         summary = {"ok": "all fine", "warning": "warnings", "error": "errors"}[verdict]
         counts = {v: sum(c.verdict == v for c in checks) for v in ("warning", "error")}
-        print(f"doctor: {summary} ({counts['error']} errors, {counts['warning']} warnings)")
+        errors, warnings = counts["error"], counts["warning"]
+        print(
+            f"doctor: {summary} ({errors} error{'' if errors == 1 else 's'}, "
+            f"{warnings} warning{'' if warnings == 1 else 's'})"
+        )
     return EXIT_CODES[verdict]
