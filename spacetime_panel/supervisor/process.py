@@ -7,7 +7,8 @@ we adopted after a restart of the panel. No thread ever blocks in `wait()`,
 so nothing holds up the loop or the panel's quit. asyncio's own subprocess
 layer is not used because its `wait()` does not return while a grandchild
 still holds the output pipe open, and its transport kills the child when it
-is closed.
+is closed. The output is read by the loop on POSIX and by a thread per pipe
+on Windows (see `pipes`).
 
 Every process is started in a new session (POSIX) or a new process group
 (Windows), so that a stop can reach every descendant (see `process_tree`).
@@ -17,24 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import shlex
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
 
 from spacetime_panel.supervisor.exit_watch import ExitWatch, open_exit_watch
-from spacetime_panel.supervisor.output import LineSplitter
+from spacetime_panel.supervisor.pipes import LineSink, OutputPipe, read_output
 from spacetime_panel.supervisor.process_tree import ProcessTree, uses_process_group
 
 log = logging.getLogger(__name__)
-
-LineSink = Callable[[str, str], None]  # (stream, text)
 
 _IS_POSIX = os.name == "posix"
 #: How far a recorded start time may be from the process's own (psutil rounds it).
@@ -47,24 +45,6 @@ TREE_REFRESH = 1.0
 
 class SpawnError(Exception):
     """The program could not be executed (missing, not executable, bad folder)."""
-
-
-class _PipeReader(asyncio.Protocol):
-    """Moves bytes from one output pipe into lines for the sink."""
-
-    def __init__(self, stream: str, sink: LineSink) -> None:
-        self._stream = stream
-        self._sink = sink
-        self._splitter = LineSplitter()
-
-    def data_received(self, data: bytes) -> None:
-        for line in self._splitter.feed(data):
-            self._sink(self._stream, line)
-
-    def eof_received(self) -> bool:
-        for line in self._splitter.flush():
-            self._sink(self._stream, line)
-        return False
 
 
 class NotAdopted(Exception):
@@ -90,7 +70,7 @@ class GodotProcess:
         self._popen = popen
         self._loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[int | None] = self._loop.create_future()
-        self._transports: list[asyncio.BaseTransport] = []
+        self._pipes: list[OutputPipe] = []
         self._watch = watch
         try:
             leader: psutil.Process | None = psutil.Process(pid)
@@ -169,10 +149,9 @@ class GodotProcess:
         process = cls(popen.pid, create_time, popen=popen, watch=watch)
         assert popen.stdout is not None and popen.stderr is not None
         for stream, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
-            transport, _ = await loop.connect_read_pipe(
-                functools.partial(_PipeReader, stream, sink), pipe
+            process._pipes.append(
+                await read_output(loop, pipe, stream, sink, name=f"output-{popen.pid}")
             )
-            process._transports.append(transport)
         return process
 
     @classmethod
@@ -267,10 +246,16 @@ class GodotProcess:
         self._stop_refreshing()
         self.close_pipes()
 
+    @property
+    def output_pipes(self) -> str | None:
+        """How its output is read: loop or thread (see `pipes`); None when it is not read."""
+        return self._pipes[0].kind if self._pipes else None
+
     def close_pipes(self) -> None:
-        for transport in self._transports:
-            transport.close()
-        self._transports.clear()
+        """Stop reading its output; never blocks (a reading thread ends at the pipe's end)."""
+        for pipe in self._pipes:
+            pipe.close()
+        self._pipes.clear()
 
 
 def identity_problem(pid: int, create_time: float, command: Sequence[str] | None) -> str | None:

@@ -23,6 +23,9 @@ from spacetime_panel.godot.commands import demo_project, simulator_executable
 from tests.conftest import TIME_SCALE, free_port, wait_until
 
 PANEL = [sys.executable, "-m", "spacetime_panel"]
+#: How a user asks serve to quit: SIGTERM; on Windows Ctrl+Break (SIGTERM would be
+#: TerminateProcess there, which no program can handle).
+STOP_SIGNAL = getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
 
 
 def alive(pid: int) -> bool:
@@ -88,6 +91,8 @@ class Serve:
         self.process = subprocess.Popen(
             self.args(*extra),
             env=environment,
+            # Windows: its own process group, so that stop_panel's CTRL_BREAK reaches it alone.
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -141,7 +146,7 @@ class Serve:
     def log_lines(self, lines: int = 5000) -> list[str]:
         return [line["text"] for line in self.get("/logs", params={"lines": lines}).json()["lines"]]
 
-    def stop_panel(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    def stop_panel(self, sig: int = STOP_SIGNAL, timeout: float = 30) -> int:
         assert self.process is not None
         self.process.send_signal(sig)
         return self.process.wait(timeout * TIME_SCALE)
@@ -163,8 +168,9 @@ class Serve:
             with contextlib.suppress(psutil.Error):
                 for child in psutil.Process(pid).children(recursive=True):
                     child.kill()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            if hasattr(os, "killpg"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 SPACETIME_SUPERVISOR_EXIT_WATCH=poll is the psutil polling watch (the last
 resort where there is no pidfd, kqueue or process handle);
 SPACETIME_SUPERVISOR_STOP=tree is the stop through the psutil process tree
-(the Windows path, without its CTRL_BREAK). The signal fallback is the one
-of loops without `add_signal_handler` (Windows).
+(the Windows path, without its CTRL_BREAK); SPACETIME_SUPERVISOR_PIPES=thread
+reads the output in a thread per pipe (the Windows way; more in
+`test_output_pipes`). The signal fallback is the one of loops without
+`add_signal_handler` (Windows).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -22,16 +25,19 @@ from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.supervisor import exit_watch
 from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV, ExitWatch
 from spacetime_panel.supervisor.machine import ProgramState
+from spacetime_panel.supervisor.pipes import PIPES_ENV
 from spacetime_panel.supervisor.process import KILL_GRACE, GodotProcess
 from spacetime_panel.supervisor.process_tree import STOP_PATH_ENV
 from spacetime_panel.supervisor.program import SupervisedProgram, Timing
 from tests.conftest import TIME_SCALE, eventually, wait_until
 from tests.integration.conftest import Serve, alive
-from tests.integration.test_program import SLEEPER, child, make_program, texts
+from tests.integration.test_program import KILLED, SLEEPER, child, make_program, texts
 
 pytestmark = pytest.mark.portable
 
 WAIT = 20 * TIME_SCALE
+#: The environment that puts a whole `serve` on the paths forced here.
+FORCED = {EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree", PIPES_ENV: "thread"}
 
 STUBBORN_TREE = child(
     """
@@ -46,15 +52,16 @@ STUBBORN_TREE = child(
 
 @pytest.fixture
 def forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The non-pidfd watch and the non-process-group stop; process groups cannot be used."""
-    monkeypatch.setenv(EXIT_WATCH_ENV, "poll")
-    monkeypatch.setenv(STOP_PATH_ENV, "tree")
+    """The non-pidfd watch, the non-process-group stop, the reading threads; no process groups."""
+    for name, value in FORCED.items():
+        monkeypatch.setenv(name, value)
 
     def no_group(*_: object) -> None:
         raise AssertionError("the tree stop path used a process group")
 
-    monkeypatch.setattr(os, "killpg", no_group)
-    monkeypatch.setattr(os, "getpgid", no_group)
+    # Windows has neither: there is nothing to forbid.
+    monkeypatch.setattr(os, "killpg", no_group, raising=False)
+    monkeypatch.setattr(os, "getpgid", no_group, raising=False)
     yield
 
 
@@ -71,6 +78,7 @@ async def test_polling_watch_sees_the_exit_and_its_code(forced: None) -> None:
         child("import sys; sys.exit(3)"), env=dict(os.environ), cwd=None, sink=lambda *_: None
     )
     assert process.exit_watch == "poll"
+    assert process.output_pipes == "thread"
     assert await asyncio.wait_for(process.exited, WAIT) == 3
     process.close_pipes()
 
@@ -89,7 +97,7 @@ async def test_polling_watch_sees_a_killed_game_and_it_is_restarted(
     psutil.Process(first).kill()
 
     await program.wait_for(lambda: program.status().restarts == 1, WAIT)
-    assert program.status().last_exit_code == -signal.SIGKILL
+    assert program.status().last_exit_code == KILLED
     await program.wait_for(lambda: program.state is ProgramState.RUNNING, WAIT)
 
 
@@ -174,7 +182,8 @@ async def test_stop_of_a_child_that_ignores_sigterm_returns_in_time(
     status = await program.stop()
 
     assert time.monotonic() - began < 0.5 + KILL_GRACE
-    assert status.last_exit_code == -signal.SIGKILL
+    if sys.platform != "win32":  # Windows: CTRL_BREAK ends it; SIGTERM means nothing there
+        assert status.last_exit_code == -signal.SIGKILL
     assert not alive(pid)
 
 
@@ -187,34 +196,30 @@ async def test_leaving_a_game_running_does_not_wait_for_it(
     pid = program.status().pid
     assert pid is not None
     try:
-        began = time.monotonic()
-        await program.close(stop_process=False)
-        assert time.monotonic() - began < 2
+        # A close that waited for the game would wait for ever: the timeout is generous.
+        await asyncio.wait_for(program.close(stop_process=False), WAIT)
         assert alive(pid)
     finally:
         psutil.Process(pid).kill()
 
 
-def test_quitting_serve_with_a_game_running_returns_within_2s(serve: Serve) -> None:
-    # The whole panel on the forced paths: its quit must not wait for the game.
-    serve.start("--leave-running", env={EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree"})
+def test_quitting_serve_leaves_the_game_running_for_the_next_panel(serve: Serve) -> None:
+    # The whole panel on the forced paths: its quit must not wait for the game, which
+    # runs on for ever; a quit that waited would time out (how fast it is: tests/bench/).
+    serve.start("--leave-running", env=FORCED)
     pid = serve.wait_healthy()["godot_process"]["pid"]
 
-    began = time.monotonic()
-    assert serve.stop_panel(signal.SIGTERM) == 0
-    took = time.monotonic() - began
+    assert serve.stop_panel(timeout=10) == 0
 
-    assert took < 2, f"the panel took {took:.2f} s to quit"
     assert alive(pid), "the game is left running for the next panel to adopt"
-    serve.start(env={EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree"})
+    serve.start(env=FORCED)
     assert serve.wait_healthy()["godot_process"]["pid"] == pid
     assert serve.game()["adopted"] is True
 
 
 def test_serve_stops_a_stubborn_tree_on_the_forced_paths(serve: Serve) -> None:
     # The simulated game starts a grandchild that ignores SIGTERM (sim.faults.spawn_stubborn_child).
-    forced = {EXIT_WATCH_ENV: "poll", STOP_PATH_ENV: "tree", "SPACETIME_SIM_SPAWN_CHILD": "1"}
-    serve.start("--stop-timeout", "1", env=forced)
+    serve.start("--stop-timeout", "1", env={**FORCED, "SPACETIME_SIM_SPAWN_CHILD": "1"})
     pid = serve.wait_healthy()["godot_process"]["pid"]
     grandchild = wait_until(
         lambda: next(
@@ -250,23 +255,21 @@ def test_stop_signals_fall_back_where_the_loop_has_none() -> None:
     try:
         stop = asyncio.Event()
 
-        async def wait_for_signal() -> float:
+        async def wait_for_signal() -> None:
             restore = on_stop_signals(asyncio.get_running_loop(), stop.set)
             try:
-                began = time.monotonic()
-                os.kill(os.getpid(), signal.SIGTERM)
+                signal.raise_signal(signal.SIGTERM)  # os.kill would end the process on Windows
                 await asyncio.wait_for(stop.wait(), WAIT)
-                return time.monotonic() - began
             finally:
                 restore()
 
-        took = loop.run_until_complete(wait_for_signal())
-        assert took < 1
+        loop.run_until_complete(wait_for_signal())
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back
     finally:
         loop.close()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows' event loops have no signal handling")
 def test_stop_signals_use_the_loop_where_it_has_them() -> None:
     loop = asyncio.new_event_loop()
     try:
@@ -275,7 +278,7 @@ def test_stop_signals_use_the_loop_where_it_has_them() -> None:
         async def wait_for_signal() -> None:
             restore = on_stop_signals(asyncio.get_running_loop(), stop.set)
             try:
-                os.kill(os.getpid(), signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
                 await asyncio.wait_for(stop.wait(), WAIT)
             finally:
                 restore()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -37,6 +38,12 @@ def child(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 
+#: The exit code of a child killed outright: -SIGKILL on POSIX; on Windows psutil's
+#: kill() is TerminateProcess with the code SIGTERM (15).
+KILLED = -signal.SIGKILL if sys.platform != "win32" else int(signal.SIGTERM)
+#: A child's environment: a Python on Windows cannot start without SYSTEMROOT.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k.upper() in ("PATH", "SYSTEMROOT")}
+
 SLEEPER = child("import time\nprint('up', flush=True)\nwhile True: time.sleep(1)")
 
 
@@ -53,7 +60,7 @@ def make_program(
     output = ProgramOutput("game", log_file=tmp / "game.log" if tmp else None)
     return SupervisedProgram(
         ProgramMachine("game", policy),
-        launch=lambda: LaunchSpec(command=command, env={"PATH": "/usr/bin:/bin"}, cwd=None),
+        launch=lambda: LaunchSpec(command=command, env=CHILD_ENV, cwd=None),
         ready_check=ready,
         health_check=healthy,
         output=output,
@@ -100,7 +107,7 @@ async def test_unrequested_exit_restarts_with_a_new_pid(programs: list[Supervise
         lambda: program.state is ProgramState.RUNNING and program.status().pid != first, WAIT
     )
     assert program.status().restarts == 1
-    assert program.status().last_exit_code == -signal.SIGKILL
+    assert program.status().last_exit_code == KILLED
 
 
 async def test_start_that_never_becomes_ready_is_a_failure(
@@ -232,13 +239,11 @@ async def test_adopted_process_exit_is_seen(
     programs: list[SupervisedProgram], tmp_path: Path
 ) -> None:
     # A process "left behind by a previous panel": not our child, its own session.
-    orphan = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
-    )
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    orphan = subprocess.Popen(command, start_new_session=True)
     try:
         state = StateFile(tmp_path / "state.json")
 
-        command = [str(part) for part in orphan.args]
         # Its command line is readable once its exec is complete, a moment after Popen returns.
         await eventually(lambda: psutil.Process(orphan.pid).cmdline() == command)
         record = LaunchRecord(orphan.pid, psutil.Process(orphan.pid).create_time(), command)
