@@ -71,11 +71,13 @@ def launch_spec(command: list[str], settings: Settings, api_key: str | None) -> 
 
 
 def simulator_executable() -> str:
-    """The installed simulator script, found beside this Python first (a venv), then on PATH."""
-    beside = Path(sys.executable).parent / SIMULATOR_SCRIPT
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(SIMULATOR_SCRIPT)
+    """The installed simulator script, found beside this Python first (a venv), then on PATH.
+
+    `shutil.which` adds Windows' extensions (PATHEXT: `spacetime-godot-sim.exe` in
+    `Scripts\\`), so a venv that is not activated is found there too.
+    """
+    beside = str(Path(sys.executable).parent)
+    found = shutil.which(SIMULATOR_SCRIPT, path=beside) or shutil.which(SIMULATOR_SCRIPT)
     if found is None:
         raise FileNotFoundError(
             f"{SIMULATOR_SCRIPT} is not installed; reinstall with: pip install spacetime-panel"
