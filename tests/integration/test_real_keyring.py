@@ -18,7 +18,6 @@ missing tools fail these tests, elsewhere they are skipped.
 from __future__ import annotations
 
 import os
-import pty
 import selectors
 import shutil
 import subprocess
@@ -192,6 +191,8 @@ def read_until(fd: int, wanted: bytes | None, timeout: float) -> bytes:
 
 
 def test_keys_set_on_a_terminal_does_not_echo(unlocked: KeyringSession) -> None:
+    import pty  # POSIX only: imported here so that Windows can collect this module
+
     leader, terminal = pty.openpty()
     child = subprocess.Popen(
         [sys.executable, "-m", "spacetime_panel", "keys", "set", "bridge"],
