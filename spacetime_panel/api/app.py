@@ -14,6 +14,7 @@ carries the game's own and its status.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -73,6 +74,16 @@ class SceneRequest(BaseModel):
             json_schema_extra={"pattern": SCENE_PATH_PATTERN, "maxLength": MAX_PATH_BYTES},
         ),
     ]
+
+
+class SceneList(BaseModel):
+    """/scenes' answer: the project's scenes and the one the game has loaded."""
+
+    scenes: list[str] = Field(examples=[["res://scenes/test_room.tscn", "res://vr_main.tscn"]])
+    loaded: str | None = Field(
+        examples=["res://vr_main.tscn"], description="the game's scene; null when none is loaded"
+    )
+    loading: bool = Field(description="a scene load is in progress")
 
 
 class NoOptions(BaseModel):
@@ -310,6 +321,18 @@ def create_app(
             return refusal
         await controller.restart(which)
         return JSONResponse({"programs": programs()}, status_code=202)
+
+    @app.get(
+        "/scenes",
+        summary="The project's scenes (res:// paths) and the one the game has loaded",
+        response_model=SceneList,
+        responses=errors(*GUARDED),
+    )
+    async def scenes() -> JSONResponse:
+        found = await asyncio.to_thread(controller.scenes)
+        view = controller.view
+        loaded = view.scene_path if view.scene_loaded else None
+        return JSONResponse({"scenes": found, "loaded": loaded, "loading": view.scene_loading})
 
     @app.post(
         "/scene/load",

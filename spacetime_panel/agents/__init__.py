@@ -1,0 +1,1 @@
+"""What AI agents see: the management API as MCP tools."""
