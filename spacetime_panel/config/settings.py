@@ -61,6 +61,10 @@ class SupervisorSettings(_Area):
     unhealthy_threshold: Annotated[int, Field(ge=1)] = 3
     max_restart_attempts: Annotated[int, Field(ge=1)] = 3
     failure_window: Seconds = 300.0
+    #: The wait before restarting after the first failure in `failure_window`
+    #: (systemd's `RestartSec` default); later failures wait `backoff_initial`,
+    #: doubling up to `backoff_max`: 0.1 s, 1 s, 2 s, 4 s ...
+    first_backoff: Seconds = 0.1
     backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 30.0
     auto_restart: bool = True

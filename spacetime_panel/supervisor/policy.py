@@ -30,10 +30,13 @@ RestartDecision = RetryIn | GiveUp
 
 
 class RestartPolicy:
-    """Exponential backoff (1 s, 2 s, 4 s ... capped) and a failure budget.
+    """A quick first restart, then exponential backoff, and a failure budget.
 
-    After `max_failures` failures within `failure_window` seconds the answer
-    is `GiveUp`. `reset()` (a launch by the user) forgets every failure.
+    The first failure in the window waits `first_backoff` (0.1 s, systemd's
+    `RestartSec` default); the n-th (n >= 2) waits `backoff_initial` x 2^(n-2)
+    capped at `backoff_max`: 0.1 s, 1 s, 2 s, 4 s ... After `max_failures`
+    failures within `failure_window` seconds the answer is `GiveUp`.
+    `reset()` (a launch by the user) forgets every failure.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class RestartPolicy:
         *,
         max_failures: int = 3,
         failure_window: float = 300.0,
+        first_backoff: float = 0.1,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
     ) -> None:
@@ -48,6 +52,7 @@ class RestartPolicy:
             raise ValueError("max_failures must be at least 1")
         self.max_failures = max_failures
         self.failure_window = failure_window
+        self.first_backoff = first_backoff
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._failures: deque[float] = deque()
@@ -62,8 +67,13 @@ class RestartPolicy:
         count = self.failures_in_window(now)
         if count >= self.max_failures:
             return GiveUp(failures=count, window=self.failure_window)
-        delay = min(self.backoff_initial * 2 ** (count - 1), self.backoff_max)
-        return RetryIn(delay=delay, failures=count)
+        return RetryIn(delay=self.delay_after(count), failures=count)
+
+    def delay_after(self, failures: int) -> float:
+        """The wait before the restart that follows the `failures`-th failure in the window."""
+        if failures <= 1:
+            return min(self.first_backoff, self.backoff_max)
+        return min(self.backoff_initial * 2.0 ** (failures - 2), self.backoff_max)
 
     def reset(self) -> None:
         self._failures.clear()

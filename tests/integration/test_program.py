@@ -56,7 +56,9 @@ def make_program(
     state_file: StateFile | None = None,
     tmp: Path | None = None,
 ) -> SupervisedProgram:
-    policy = RestartPolicy(max_failures=3, failure_window=300, backoff_initial=0.05)
+    policy = RestartPolicy(
+        max_failures=3, failure_window=300, first_backoff=0.05, backoff_initial=0.05
+    )
     output = ProgramOutput("game", log_file=tmp / "game.log" if tmp else None)
     return SupervisedProgram(
         ProgramMachine("game", policy),
@@ -217,7 +219,7 @@ async def test_stop_kills_a_grandchild_that_ignores_sigterm(
 
 async def test_stop_during_backoff_cancels_the_restart(programs: list[SupervisedProgram]) -> None:
     program = make_program(child("import sys; sys.exit(1)"))
-    program.machine.policy.backoff_initial = 30  # a long backoff to stop in
+    program.machine.policy.first_backoff = 30  # a long backoff to stop in
     programs.append(program)
     program.start()
     await program.wait_for(lambda: program.state is ProgramState.BACKOFF, WAIT)

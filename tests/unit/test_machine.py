@@ -89,9 +89,9 @@ def test_start_while_running_does_not_spawn_a_second_one():
 # --- failures, backoff and FATAL ---------------------------------------------------------
 
 
-def test_unrequested_exit_backs_off_one_then_two_seconds():
+def test_unrequested_exit_backs_off_a_tenth_then_one_second():
     m = running()
-    assert m.handle(Exited(1), 10.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(1), 10.0) == [ScheduleRetry(0.1)]
     assert m.state is S.BACKOFF
     assert m.pid is None
     assert m.last_exit_code == 1
@@ -101,13 +101,13 @@ def test_unrequested_exit_backs_off_one_then_two_seconds():
     assert m.restarts == 1
     m.handle(Spawned(101), 11.0)
     m.handle(Ready(), 11.5)
-    assert m.handle(Exited(1), 20.0) == [ScheduleRetry(2.0)]
+    assert m.handle(Exited(1), 20.0) == [ScheduleRetry(1.0)]
     assert m.state is S.BACKOFF
 
 
 def test_clean_exit_nobody_asked_for_is_a_failure_too():
     m = running()
-    assert m.handle(Exited(0), 5.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(0), 5.0) == [ScheduleRetry(0.1)]
     assert m.last_failure == "exited with code 0"
 
 
@@ -149,7 +149,7 @@ def test_failures_spaced_wider_than_the_window_never_reach_fatal():
     m = running()
     for n in range(1, 10):
         actions = crash_and_restart(m, n * 301.0)
-        assert actions == [ScheduleRetry(1.0)]
+        assert actions == [ScheduleRetry(0.1)]
         assert m.state is S.RUNNING
     assert m.restarts == 9
 
@@ -165,7 +165,7 @@ def test_user_start_from_fatal_clears_the_count_and_spawns():
     m.handle(Spawned(300), 40.0)
     m.handle(Ready(), 41.0)
     # The count starts over: the next crash backs off 1 s instead of giving up.
-    assert m.handle(Exited(1), 50.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(1), 50.0) == [ScheduleRetry(0.1)]
     assert m.state is S.BACKOFF
 
 
@@ -235,7 +235,7 @@ def test_start_timeout_terminates_and_counts_as_not_ready_failure():
     assert isinstance(action, Terminate)
     assert "not ready within 60 s" in action.reason
     assert m.state is S.STOPPING
-    assert m.handle(Exited(-15), 61.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(-15), 61.0) == [ScheduleRetry(0.1)]
     assert m.state is S.BACKOFF
     assert "not ready within 60 s" in m.last_failure
 
@@ -258,7 +258,7 @@ def test_unhealthy_terminates_then_exit_backs_off():
     [action] = m.handle(Unhealthy("3 health checks failed"), 50.0)
     assert action == Terminate("3 health checks failed")
     assert m.state is S.STOPPING
-    assert m.handle(Exited(-9), 51.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(-9), 51.0) == [ScheduleRetry(0.1)]
     assert m.state is S.BACKOFF
     assert m.last_failure == "3 health checks failed"
     assert m.last_exit_code == -9
@@ -330,7 +330,7 @@ def test_adopted_process_exit_with_unknown_code_is_a_failure():
     m = machine()
     m.handle(Adopted(9876), 0.0)
     m.handle(Ready(), 0.1)
-    assert m.handle(Exited(None), 5.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(None), 5.0) == [ScheduleRetry(0.1)]
     assert m.last_failure == "exited"
 
 
@@ -406,7 +406,7 @@ def test_task_failure_while_starting_kills_and_counts_as_a_failure():
     assert m.handle(TaskFailed(reason), 0.5) == [Terminate(reason)]
     assert m.state is S.STOPPING
     assert m.last_failure == reason
-    assert m.handle(Exited(-15), 1.0) == [ScheduleRetry(1.0)]
+    assert m.handle(Exited(-15), 1.0) == [ScheduleRetry(0.1)]
     assert m.state is S.BACKOFF
     assert m.failures["task_failed"] == 1
 
@@ -436,7 +436,7 @@ def test_task_failure_during_backoff_decides_again():
     m = running()
     m.handle(Exited(1), 1.0)
     actions = m.handle(TaskFailed("the restart timer failed: RuntimeError: x"), 1.1)
-    assert actions == [CancelRetry(), ScheduleRetry(2.0)]
+    assert actions == [CancelRetry(), ScheduleRetry(1.0)]
     assert m.state is S.BACKOFF
 
 
