@@ -116,7 +116,10 @@ def _read_keys() -> ManagementKeys | int:
 def _panel_url(url: str | None, settings: Settings) -> str:
     """`--url` checked, or the configured API's address."""
     if url:
-        host, port, tls = split_address(url)
+        try:
+            host, port, tls = split_address(url)
+        except ValueError as error:
+            raise ValueError(f"argument --url: {error}") from None
         if tls is None:
             raise ValueError(f"argument --url: {url}: say http:// or https://")
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host

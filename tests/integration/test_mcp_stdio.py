@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -24,8 +25,9 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, TextContent, TextResourceContents
 
+from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, eventually, free_port
-from tests.integration.conftest import Serve
+from tests.integration.conftest import PANEL, Serve
 
 KEY = "mcp-test-control-key-0123456789abcdef"
 #: No OS keyring in the child: only the environment can give it a key.
@@ -299,10 +301,8 @@ async def test_no_panel_is_a_tool_error_that_says_how_to_start_one(tmp_path: Pat
 
 
 async def test_standalone_brings_up_the_demo_and_leaves_no_godot(tmp_path: Path) -> None:
-    ports = [free_port() for _ in range(6)]
-    flags = ["--port", "--godot-port", "--telemetry-port", "--lsp-port", "--dap-port"]
-    where = [part for flag, port in zip(flags, ports, strict=False) for part in (flag, str(port))]
-    where += ["--discovery-port", str(ports[5])]
+    api_port = free_port()
+    where = standalone_ports(api_port)
     godot: set[int] = set()
     errlog = tmp_path / "mcp.err"
     environment = {"SPACETIME__API__RATE_LIMIT_PER_MINUTE": "100000", "HOME": str(tmp_path)}
@@ -322,7 +322,7 @@ async def test_standalone_brings_up_the_demo_and_leaves_no_godot(tmp_path: Path)
             godot = {p["pid"] for p in programs.values() if p["pid"]}
             assert len(godot) == 2  # the game and the editor
             services = await answer(session, "services")
-            api = next(s for s in services["services"] if s["port"] == ports[0])
+            api = next(s for s in services["services"] if s["port"] == api_port)
             assert api["state"] == "up"
         await eventually(
             lambda: not any(psutil.pid_exists(pid) for pid in godot),
@@ -334,3 +334,67 @@ async def test_standalone_brings_up_the_demo_and_leaves_no_godot(tmp_path: Path)
         for pid in godot:
             with suppress(psutil.Error):
                 psutil.Process(pid).kill()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--standalone", "--url", "http://127.0.0.1:9"],
+            "--url is for a panel already running; --standalone runs its own",
+        ),
+        (["--url", "ftp://x"], "argument --url: ftp://x: only http:// and https://"),
+        (["--url", "127.0.0.1:80"], "argument --url: 127.0.0.1:80: say http:// or https://"),
+        (
+            ["--url", "https://127.0.0.1:9", "--ca-file", "/nonexistent/ca.pem"],
+            "cannot use /nonexistent/ca.pem as a CA file",
+        ),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:
+    done = subprocess.run(
+        [*PANEL, "mcp", *arguments],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **NO_KEYRING},
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""  # stdout is the MCP channel
+    assert done.stderr.startswith(f"spacetime-panel: {message}")
+    assert done.stderr.count("\n") == 1
+
+
+async def test_https_standalone_and_a_client_with_the_ca_file(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    where = standalone_ports(port)
+    environment = {"SPACETIME__API__RATE_LIMIT_PER_MINUTE": "100000", "HOME": str(tmp_path)}
+    godot: set[int] = set()
+    try:
+        async with mcp_session(
+            "--standalone", "--demo", "--no-game", *where,
+            "--tls-cert", str(cert), "--tls-key", str(key),
+            "--log-dir", str(tmp_path / "logs"),
+            "--state-dir", str(tmp_path / "state"),
+            env=environment,
+        ) as standalone:  # fmt: skip
+            programs = (await answer(standalone, "programs"))["programs"]
+            godot = {p["pid"] for p in programs.values() if p["pid"]}
+            url = f"https://127.0.0.1:{port}"
+            async with mcp_session("--url", url, "--ca-file", str(cert)) as client:
+                assert (await answer(client, "scenes"))["scenes"]
+            async with mcp_session("--url", url) as untrusting:
+                text = error_text(await call(untrusting, "scenes"))
+                assert "certificate verify failed" in text
+    finally:
+        for pid in godot:
+            with suppress(psutil.Error):
+                psutil.Process(pid).kill()
+
+
+def standalone_ports(api_port: int) -> list[str]:
+    """The port flags for a standalone panel: the API on `api_port`, the rest free."""
+    flags = ["--godot-port", "--telemetry-port", "--lsp-port", "--dap-port", "--discovery-port"]
+    return ["--port", str(api_port), *(part for flag in flags for part in (flag, str(free_port())))]
