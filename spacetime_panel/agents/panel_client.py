@@ -5,9 +5,11 @@ It answers with the API's JSON, turns a refusal (`{"error", "message"}`) into
 `PanelUnreachable`, whose message says how to start one. Every POST sends a JSON
 body (`{}` at least), as the API's cross-site guard asks.
 
-The key goes as `Authorization: Bearer KEY`: the control key, the read-only key
-or a token, or the caller's own `Authorization` header (`authorization=`) when
-the client is built per request by a server that forwards it.
+The key goes as a bearer credential (built by `godot.key_policy.bearer_header`,
+the panel's host approved since the user named it): the control key, the
+read-only key or a token, or the caller's own bearer credential
+(`authorization=`) when the client is built per request by a server that
+forwards it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import ssl
 from typing import Any
 
 import httpx
+
+from spacetime_panel.godot.key_policy import bearer_header, host_of
 
 #: How to bring a panel up, for the message of a panel that does not answer.
 HOW_TO_START = (
@@ -50,10 +54,11 @@ class PanelClient:
     """An async client of one panel's management API.
 
     `base_url` is `http(s)://HOST:PORT`. `key` is sent as a bearer credential;
-    `authorization` (a whole `Authorization` header value, as a caller sent it)
-    takes its place when given. `transport` replaces the network (an
-    `httpx.ASGITransport` over the app in the same process); `verify` is httpx's
-    (an `ssl.SSLContext` for `--ca-file`, True for the system's CAs).
+    `authorization` (a whole header value, as a caller sent it: `Bearer X`)
+    takes its place when given; a scheme other than Bearer sends no credential.
+    `transport` replaces the network (an `httpx.ASGITransport` over the app in the
+    same process); `verify` is httpx's (an `ssl.SSLContext` for `--ca-file`, True
+    for the system's CAs).
     """
 
     def __init__(
@@ -67,11 +72,14 @@ class PanelClient:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"Accept": "application/json"}
-        if authorization:
-            headers["Authorization"] = authorization
-        elif key:
-            headers["Authorization"] = f"Bearer {key}"
+        credential = key
+        if authorization is not None:  # the caller's own: a bearer credential or nothing
+            scheme, _, value = authorization.strip().partition(" ")
+            credential = value.strip() if scheme.lower() == "bearer" else None
+        # The user named this panel (or the caller is already talking to it): its host
+        # is approved for the credential, and key_policy builds the header as everywhere.
+        host = host_of(self.base_url)
+        headers = {"Accept": "application/json", **bearer_header(host, credential, (host,))}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
