@@ -40,17 +40,11 @@ from typing import Any
 
 import httpx
 import psutil
-from harness import free_port, percentile
+from harness import Figure, free_port, free_udp_port, percentile
 
 from spacetime_panel.service.panel_service import prepare_demo_project
 
 RATE_HZ = 144
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the second process: GET /health at a fixed rate ---------------------------------
@@ -73,12 +67,13 @@ def send_load(port: int, rate: float, seconds: float, fresh: bool, out: Path) ->
     latencies: list[float] = []  # from the due time, seconds
     service: list[float] = []  # from the actual send, seconds
     statuses: dict[int | str, int] = {}
-    count = int(rate * seconds)
+    closed = rate <= 0  # closed loop: back to back for `seconds` (the highest throughput)
+    count = 10**9 if closed else int(rate * seconds)
     start = time.perf_counter() + 0.05
     # The run is bounded: whatever is still unsent then counts as not sent.
-    give_up = start + 2 * seconds + 5
+    give_up = start + (seconds if closed else 2 * seconds + 5)
     for i in range(count):
-        due = start + i / rate
+        due = time.perf_counter() if closed else start + i / rate
         if time.perf_counter() > give_up:
             break
         wait = due - time.perf_counter()
@@ -111,7 +106,7 @@ def send_load(port: int, rate: float, seconds: float, fresh: bool, out: Path) ->
                 "service": service,
                 "elapsed": elapsed,
                 "statuses": statuses,
-                "unsent": count - len(latencies),
+                "unsent": 0 if closed else count - len(latencies),
             }
         )
     )
@@ -136,8 +131,9 @@ class Window:
 class Panel:
     """A `serve --demo` child on free ports; its files in a temporary folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, telemetry: bool = True) -> None:
         self.port = free_port()
+        self.telemetry = telemetry
         self.url = f"http://127.0.0.1:{self.port}"
         project = prepare_demo_project(folder)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPACETIME_")}
@@ -147,6 +143,7 @@ class Panel:
                 "SPACETIME__TELEMETRY__REFRESH_RATE_HZ": str(RATE_HZ),
                 "SPACETIME__API__RATE_LIMIT_PER_MINUTE": "100000",
                 "XDG_CONFIG_HOME": str(folder / "config"),
+                "SPACETIME__TELEMETRY__ENABLED": "true" if telemetry else "false",
             }
         )
         command = [
@@ -168,7 +165,10 @@ class Panel:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def summary(self) -> dict[str, Any]:
-        body: dict[str, Any] = self.http.get("/telemetry/summary").json()
+        answer = self.http.get("/telemetry/summary")
+        if answer.status_code != 200:
+            return {"messages_total": 0, "disconnects": 0}
+        body: dict[str, Any] = answer.json()
         return body
 
     def wait_streaming(self, timeout: float = 60) -> dict[str, Any]:
@@ -183,6 +183,8 @@ class Panel:
             except (httpx.TransportError, json.JSONDecodeError):
                 healthy, summary = False, {}
             streaming = summary.get("messages_per_s", 0) > 1.5 * RATE_HZ
+            if healthy and not self.telemetry:
+                return summary
             if healthy and summary.get("state") == "connected" and streaming:
                 return summary
             time.sleep(0.1)
@@ -225,6 +227,90 @@ class Panel:
 
 def ms(values: list[float], share: float) -> float:
     return percentile(values, share) * 1000
+
+
+def loaded_run(folder: Path, telemetry: bool, seconds: float, rate: float) -> dict[str, Any]:
+    """One panel (telemetry on or off), /health at `rate` from a second process."""
+    panel = Panel(folder, telemetry=telemetry)
+    results = folder / "load.json"
+    try:
+        panel.wait_streaming()
+        quiet = panel.window("quiet", seconds, None)
+        load = subprocess.Popen(
+            [sys.executable, __file__, "--load-port", str(panel.port),
+             "--load-out", str(results), "--rate", str(rate), "--seconds", str(seconds)],
+        )  # fmt: skip
+        loaded = panel.window("load", seconds, load)
+        result: dict[str, Any] = json.loads(results.read_text())
+        flat_out = subprocess.Popen(
+            [sys.executable, __file__, "--load-port", str(panel.port),
+             "--load-out", str(results), "--rate", "0", "--seconds", str(seconds / 2)],
+        )  # fmt: skip
+        flat_out.wait(seconds + 30)
+        closed = json.loads(results.read_text())
+        result["highest"] = len(closed["latencies"]) / closed["elapsed"]
+    finally:
+        panel.stop()
+    result["telemetry_ratio"] = loaded.msgs_per_s / quiet.msgs_per_s if quiet.messages else None
+    return result
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: /health with telemetry at 144 Hz beside without telemetry."""
+    seconds, rate = (5.0, 200.0) if quick else (20.0, 200.0)
+    runs = {}
+    for telemetry in (False, True):
+        with tempfile.TemporaryDirectory(prefix="spacetime-bench-") as tmp:
+            runs[telemetry] = loaded_run(Path(tmp), telemetry, seconds, rate)
+    with_t, without = runs[True], runs[False]
+    for name, run in (("with telemetry", with_t), ("without telemetry", without)):
+        lat = run["latencies"]
+        print(
+            f"/health at {rate:g}/s {name}: p50 {ms(lat, 0.5):.2f} ms, p99 {ms(lat, 0.99):.2f} ms,"
+            f" statuses {run['statuses']}; closed loop {run['highest']:.0f} req/s"
+        )
+    baseline = "no telemetry"
+    figures = [
+        Figure(
+            "health.p50",
+            f"/health latency p50 at {rate:g} req/s, telemetry 144 Hz",
+            ms(with_t["latencies"], 0.5),
+            "ms",
+            ms(without["latencies"], 0.5),
+            baseline,
+        ),
+        Figure(
+            "health.p99",
+            f"/health latency p99 at {rate:g} req/s, telemetry 144 Hz",
+            ms(with_t["latencies"], 0.99),
+            "ms",
+            ms(without["latencies"], 0.99),
+            baseline,
+            target_value=10.0,
+        ),
+        Figure(
+            "health.throughput",
+            "/health highest throughput, one keep-alive client",
+            with_t["highest"],
+            "req/s",
+            without["highest"],
+            baseline,
+            better="higher",
+        ),
+    ]
+    if with_t["telemetry_ratio"] is not None:
+        figures.append(
+            Figure(
+                "health.telemetry_ratio",
+                "telemetry received under /health load / without load",
+                with_t["telemetry_ratio"],
+                "x",
+                better="higher",
+                target_value=0.98,
+                target_text="~1.00 (≥ 0.98)",
+            )
+        )
+    return figures
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import sys
 import time
 
 import psutil
-from harness import percentile
+from harness import Figure, percentile
 
 from spacetime_panel.supervisor.exit_watch import EXIT_WATCH_ENV
 from spacetime_panel.supervisor.process import GodotProcess
@@ -81,13 +81,18 @@ async def exec_done(pid: int) -> None:
             await asyncio.sleep(0.001)
 
 
-async def run(runs: int) -> None:
+async def run(runs: int) -> dict[str, list[float]]:
     if not hasattr(os, "pidfd_open"):
         sys.exit("this benchmark compares against pidfd: run it on Linux 5.3 or later")
     results: dict[str, list[float]] = {}
     for kind in ("pidfd", "poll"):
         results[f"spawned, {kind}"] = await spawned(kind, runs)
         results[f"adopted, {kind}"] = await adopted(kind, runs)
+    report(results, runs)
+    return results
+
+
+def report(results: dict[str, list[float]], runs: int) -> None:
     print(f"exit detection, SIGKILL -> exit seen, {runs} runs each")
     for name, values in results.items():
         print(line(name, values))
@@ -95,6 +100,26 @@ async def run(runs: int) -> None:
         base = percentile(results[f"{origin}, pidfd"], 0.50)
         poll = percentile(results[f"{origin}, poll"], 0.50)
         print(f"{origin}: polling p50 / pidfd p50 = {poll / base:.1f}x")
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: our exit watch (pidfd) beside the polling fallback."""
+    results = asyncio.run(run(30 if quick else 200))
+    figures = []
+    for origin in ("spawned", "adopted"):
+        ours, poll = results[f"{origin}, pidfd"], results[f"{origin}, poll"]
+        for label, share in (("p50", 0.5), ("p99", 0.99)):
+            figures.append(
+                Figure(
+                    f"exit.{origin}.{label}",
+                    f"exit seen, {origin} child (pidfd) {label}",
+                    percentile(ours, share),
+                    "ms",
+                    percentile(poll, share),
+                    "psutil polling, 50 ms",
+                )
+            )
+    return figures
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pyqtgraph as pg
+from harness import Figure
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
@@ -109,17 +110,15 @@ def bare_window(buffers: TelemetryBuffers) -> tuple[QWidget, Callable[[], None]]
     return plot, redraw
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
-    args = parser.parse_args()
+def run(seconds: float) -> dict[str, float]:
+    """Print the three runs; return their CPU shares (0..1 of one core)."""
     app = QApplication.instance() or QApplication(sys.argv)
     buffers = TelemetryBuffers()
     stats = TelemetryStats(refresh_hz=RATE_HZ)
     feeder = Feeder(buffers, stats)
     feeder.timer.start()
 
-    floor = cpu_share(app, args.seconds)
+    floor = cpu_share(app, seconds)
     print(f"feeder alone (144 Hz fps + tracking):       {floor * 100:5.1f} % of one core")
 
     bare, redraw = bare_window(buffers)
@@ -129,7 +128,7 @@ def main() -> None:
     bare_timer.setInterval(33)
     bare_timer.timeout.connect(redraw)
     bare_timer.start()
-    reference = cpu_share(app, args.seconds)
+    reference = cpu_share(app, seconds)
     bare_timer.stop()
     bare.hide()
     print(f"bare pyqtgraph, 4 x 1,440 points at 30 Hz:  {reference * 100:5.1f} % of one core")
@@ -145,17 +144,45 @@ def main() -> None:
     row.addWidget(headset, 2)
     window.resize(1600, 500)
     window.show()
-    graphs = cpu_share(app, args.seconds)
+    graphs = cpu_share(app, seconds)
     drawn = performance.frames_drawn, headset.frames_drawn
     print(
         f"PerformanceGraph + HeadsetGraph, 60 s:      {graphs * 100:5.1f} % of one core"
-        f"  ({drawn[0] / args.seconds:.1f} + {drawn[1] / args.seconds:.1f} redraws/s,"
+        f"  ({drawn[0] / seconds:.1f} + {drawn[1] / seconds:.1f} redraws/s,"
         f" {performance.points:,} + {headset.points:,} points per curve)"
     )
     if reference > floor:
         ratio = (graphs - floor) / (reference - floor)
         print(f"graphs / bare window (feeder subtracted):  {ratio:5.2f}x")
     window.hide()
+    return {"floor": floor, "bare": reference, "graphs": graphs}
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: the panel's graphs beside a bare pyqtgraph window."""
+    shares = run(5.0 if quick else 20.0)
+    return [
+        Figure(
+            "graphs.bare_window",
+            "bare pyqtgraph window, 4 x 1,440 points at 30 Hz (reference)",
+            shares["bare"] * 100,
+            "%",
+        ),
+        Figure(
+            "graphs.redraw",
+            "PerformanceGraph + HeadsetGraph at 30 Hz, 60 s windows",
+            shares["graphs"] * 100,
+            "%",
+            shares["bare"] * 100,
+            "bare pyqtgraph window",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
+    run(parser.parse_args().seconds)
 
 
 if __name__ == "__main__":

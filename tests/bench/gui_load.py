@@ -35,7 +35,7 @@ os.environ.setdefault("SPACETIME_SIM_RATE_HZ", "144")
 
 import psutil
 import qasync
-from harness import free_port, percentile
+from harness import Figure, free_port, percentile
 from keyring.backends import fail
 from PySide6.QtCore import Qt, QTimer
 
@@ -93,7 +93,9 @@ async def phase(
     return share, p99
 
 
-async def run(seconds: float, rounds: int, started: float, redraw_hz: float | None) -> None:
+async def run(
+    seconds: float, rounds: int, started: float, redraw_hz: float | None
+) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp())
     project = tmp / "project"
     shutil.copytree(demo_project(), project)
@@ -177,6 +179,62 @@ async def run(seconds: float, rounds: int, started: float, redraw_hz: float | No
     await panel.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 
+    def median(name: str) -> float:
+        return statistics.median(share for share, _ in results[name])
+
+    return {
+        "visible": median("visible"),
+        "headset": median("headset"),
+        "hidden": median("hidden"),
+        "no graph": median("no graph"),
+        "lag_p99": max(p99 for figures in results.values() for _, p99 in figures),
+        "rss_mb": rss_mb,
+        "shown_s": shown,
+    }
+
+
+def in_qt_loop(seconds: float, rounds: int, redraw_hz: float | None) -> dict[str, float]:
+    started = psutil.Process().create_time()
+    app = application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return loop.run_until_complete(run(seconds, rounds, started, redraw_hz))
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: the panel beside a bare pyqtgraph window (graphs_redraw)."""
+    r = in_qt_loop(8.0 if quick else 60.0, 1 if quick else 3, None)
+    bare = "bare pyqtgraph window"
+    return [
+        Figure(
+            "gui.visible",
+            "panel visible, 144 Hz telemetry: CPU share of a core",
+            r["visible"] * 100,
+            "%",
+            baseline_from="graphs.bare_window",
+            baseline_name=bare,
+            target_ratio=0.5,
+        ),
+        Figure(
+            "gui.headset",
+            "panel on the headset tab: CPU share of a core",
+            r["headset"] * 100,
+            "%",
+            baseline_from="graphs.bare_window",
+            baseline_name=bare,
+        ),
+        Figure(
+            "gui.hidden",
+            "panel hidden to the tray: CPU share of a core",
+            r["hidden"] * 100,
+            "%",
+            target_value=3.0,
+        ),
+        Figure("gui.lag", "panel event-loop lag p99", r["lag_p99"], "ms", target_value=16.0),
+        Figure("gui.rss", "panel peak RSS", r["rss_mb"], "MB", target_value=150.0),
+    ]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,12 +242,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat the phases, print medians")
     parser.add_argument("--redraw-hz", type=float, help="graph redraw rate (default: the panel's)")
     args = parser.parse_args()
-    started = psutil.Process().create_time()
-    app = application()
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(run(args.seconds, args.rounds, started, args.redraw_hz))
+    in_qt_loop(args.seconds, args.rounds, args.redraw_hz)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Frames are made exactly as the simulator makes them (``fps`` and
 - end to end: a ``websockets`` server in a child process sends 288 msg/s for
   ``--seconds``; the CPU share of one core of this (receiving) process with
   the real TelemetryClient (summary at 4 Hz), and with a bare ``recv`` loop
-  as the baseline, so the difference is the pipeline's cost;
+  doing ``json.loads`` of each message as the baseline (target: at most
+  0.65x its CPU);
 - reconnect latency: the server goes away for ``--outage`` (+ 0..0.5) seconds and comes
   back on the same port, ``--restarts`` times; time from the server listening
   again to the client CONNECTED (the requirement: under 1 s).
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from harness import free_port
+from harness import Figure, free_port
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -113,8 +114,10 @@ async def measure_client(url: str, seconds: float, *, bare: bool) -> tuple[float
 
     async def bare_reader() -> None:
         nonlocal received
+        loads = json.loads
         async with connect(url, compression=None, proxy=None) as ws:
-            async for _ in ws:
+            async for message in ws:
+                loads(message)
                 received += 1
 
     client = TelemetryClient(url)
@@ -141,7 +144,7 @@ async def measure_client(url: str, seconds: float, *, bare: bool) -> tuple[float
     return cpu / wall, got
 
 
-def end_to_end(seconds: float) -> None:
+def end_to_end(seconds: float) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve-port", str(port)])
     try:
@@ -176,6 +179,12 @@ def end_to_end(seconds: float) -> None:
         f"   ({full_got / seconds:.0f} msg/s)"
     )
     print(f"{'difference (the pipeline)':<40} {(full - bare) * 100:8.2f} %")
+    return {
+        "bare_share": bare,
+        "full_share": full,
+        "bare_per_k_ms": bare * seconds / bare_got * 1000 * 1000,
+        "full_per_k_ms": full * seconds / full_got * 1000 * 1000,
+    }
 
 
 async def reconnect_latency(outage: float, restarts: int) -> list[float]:
@@ -203,19 +212,8 @@ async def reconnect_latency(outage: float, restarts: int) -> list[float]:
     return latencies[1:]  # the first one is the initial connection
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--outage", type=float, default=3.0)
-    parser.add_argument("--restarts", type=int, default=5)
-    parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve_port:
-        asyncio.run(send_forever(args.serve_port, 20_000))
-        return
-
-    frames = sim_frames(args.messages)
+def run(messages: int, seconds: float, outage: float, restarts: int) -> dict[str, float]:
+    frames = sim_frames(messages)
     mean_size = sum(len(f) for f in frames) / len(frames)
     print(f"{len(frames)} frames (fps + vr_tracking as the simulator sends them), ")
     print(f"mean {mean_size:.0f} bytes; summary every {int(MSGS_PER_S / SUMMARY_HZ)} msgs\n")
@@ -236,13 +234,89 @@ def main() -> None:
     verdict = "OK" if share < 2.0 else "OVER TARGET"
     print(f"{'CPU share of one core at 288 msg/s':<40} {share:8.3f} %   (target < 2 %: {verdict})")
 
-    end_to_end(args.seconds)
-    latencies = asyncio.run(reconnect_latency(args.outage, args.restarts + 1))
-    print(f"\nreconnect after a {args.outage:g} s outage ({len(latencies)} restarts):")
+    results = end_to_end(seconds)
+    latencies = asyncio.run(reconnect_latency(outage, restarts + 1))
+    print(f"\nreconnect after a {outage:g} s outage ({len(latencies)} restarts):")
     print(
         f"{'server back -> client CONNECTED':<40} max {max(latencies) * 1000:6.0f} ms"
         f"   mean {sum(latencies) / len(latencies) * 1000:6.0f} ms   (requirement: < 1000 ms)"
     )
+    results.update(
+        per_k_ms=per_k,
+        per_k_floor_ms=per_k_floor,
+        rate=len(frames) / pipeline,
+        rate_floor=len(frames) / floor,
+        share_288=share,
+        reconnect_max_ms=max(latencies) * 1000,
+    )
+    return results
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: the pipeline beside a bare recv + json.loads loop."""
+    if quick:
+        r = run(messages=40_000, seconds=3.0, outage=1.0, restarts=2)
+    else:
+        r = run(messages=200_000, seconds=10.0, outage=3.0, restarts=5)
+    bare = "bare websockets recv + json.loads"
+    return [
+        Figure(
+            "telemetry.cpu_per_k",
+            "telemetry CPU per 1,000 msgs, end to end (288 msg/s)",
+            r["full_per_k_ms"],
+            "ms",
+            r["bare_per_k_ms"],
+            bare,
+            target_ratio=0.65,
+        ),
+        Figure(
+            "telemetry.share_288",
+            "telemetry CPU share of a core at 288 msg/s, end to end",
+            r["full_share"] * 100,
+            "%",
+            r["bare_share"] * 100,
+            bare,
+            target_ratio=0.65,
+        ),
+        Figure(
+            "telemetry.pipeline_per_k",
+            "decode + buffers + stats CPU per 1,000 msgs (no socket)",
+            r["per_k_ms"],
+            "ms",
+            r["per_k_floor_ms"],
+            "json.loads alone",
+        ),
+        Figure(
+            "telemetry.rate",
+            "highest sustained ingest rate, one core (no socket)",
+            r["rate"],
+            "msg/s",
+            r["rate_floor"],
+            "json.loads alone",
+            better="higher",
+        ),
+        Figure(
+            "telemetry.reconnect.max",
+            "telemetry reconnect after an outage, max",
+            r["reconnect_max_ms"],
+            "ms",
+            target_value=1000.0,
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--outage", type=float, default=3.0)
+    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_port:
+        asyncio.run(send_forever(args.serve_port, 20_000))
+        return
+    run(args.messages, args.seconds, args.outage, args.restarts)
 
 
 if __name__ == "__main__":

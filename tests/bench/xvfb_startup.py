@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from harness import free_port, percentile
+from harness import Figure, free_port, percentile
 
 from spacetime_panel.supervisor.virtual_display import VirtualDisplay
 
@@ -98,7 +98,7 @@ def serve_once(tmp: Path) -> tuple[float, float, float]:
             panel.wait(30)
 
 
-def bench_serve(runs: int) -> None:
+def bench_serve(runs: int) -> list[tuple[float, float, float]]:
     rows = []
     for run in range(runs):
         tmp = Path(tempfile.mkdtemp())
@@ -112,6 +112,24 @@ def bench_serve(runs: int) -> None:
         values = [row[index] for row in rows]
         print(f"{what:18} median {percentile(values, 0.5):.2f} s, max {max(values):.2f} s")
     print("no Xvfb outlived a panel")
+    return rows
+
+
+def measure(quick: bool) -> list[Figure]:
+    """For `python -m tests.bench`: `serve --demo --xvfb` start and stop (no baseline)."""
+    for tool in ("Xvfb", "xauth"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install xvfb xauth)")
+    rows = bench_serve(2 if quick else 5)
+    names = (
+        ("xvfb.ready", "Xvfb ready (serve --demo --xvfb), median"),
+        ("xvfb.healthy", "serve --demo --xvfb launch -> healthy, median"),
+        ("xvfb.stop", "serve --demo --xvfb SIGTERM -> exit, median"),
+    )
+    return [
+        Figure(key, name, percentile([row[index] for row in rows], 0.5), "s")
+        for index, (key, name) in enumerate(names)
+    ]
 
 
 async def bench_gui(screenshot: Path, settle: float) -> None:
