@@ -341,7 +341,6 @@ def _url_host(host: str) -> str:
 
 async def _record(ctx: Context, url: str, seconds: float, folder: Path) -> dict[str, Any]:
     """Record telemetry from `url` for `seconds` into a new CSV in `folder`."""
-    from spacetime_panel.commands.telemetry import connection_problem
     from spacetime_panel.telemetry import CsvRecorder, RecordingError, TelemetryClient
 
     try:
@@ -367,7 +366,7 @@ async def _record(ctx: Context, url: str, seconds: float, folder: Path) -> dict[
         recorder.stop()
     summary = client.summary().to_json()
     if recorder.rows == 0:
-        problem = connection_problem(client.last_error) or "no samples came"
+        problem = " ".join((client.last_error or "no samples came").split())[:300]
         raise ToolError(f"no telemetry from {url} in {seconds:g} s ({problem}); CSV left at {path}")
     return {
         "csv": str(path),
