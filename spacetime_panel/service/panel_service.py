@@ -28,6 +28,7 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
 from spacetime_panel.godot.addon import packaged_addon
 from spacetime_panel.godot.commands import demo_project
+from spacetime_panel.service.mcp_endpoint import McpEndpoint
 from spacetime_panel.supervisor.virtual_display import (
     DisplayEnvironment,
     DisplayFailed,
@@ -70,7 +71,7 @@ def configure_logging(settings: Settings, log_dir: Path) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.error"):
+    for noisy in ("httpx", "httpcore", "uvicorn.error", "mcp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
@@ -102,6 +103,7 @@ class PanelService:
         self._server: ManagementServer | None = None
         self._serving: asyncio.Task[None] | None = None
         self._audit: AuditLog | None = None
+        self._mcp: McpEndpoint | None = None
         self.controller: Controller | None = None
         #: The Xvfb started for Godot (godot.xvfb, no DISPLAY), stopped after Godot.
         self.virtual_display: VirtualDisplay | None = None
@@ -143,6 +145,9 @@ class PanelService:
                 secrets=(*self._keys.secrets(), self._api_key),
             )
         app = create_app(controller, keys=self._keys, audit=self._audit)
+        # MCP for agents at /mcp, behind the same guards; its tools call this app.
+        self._mcp = McpEndpoint(app, settings.api, recordings=paths.logs / "recordings")
+        await self._mcp.start()
         self._server = ManagementServer(app, sock, settings.api)
         self._serving = asyncio.create_task(self._server.serve())
         log.info("management API on %s (health: /health, docs: /docs)", self.url)
@@ -185,6 +190,8 @@ class PanelService:
             self._server.shutdown()
         if self._serving is not None:
             await self._serving
+        if self._mcp is not None:
+            await self._mcp.stop()  # after the server: no request finds it gone
         if self._http is not None:
             await self._http.aclose()
         if self._audit is not None:
