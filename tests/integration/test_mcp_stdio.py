@@ -294,7 +294,18 @@ async def test_no_panel_is_a_tool_error_that_says_how_to_start_one(tmp_path: Pat
             assert f"no panel answers at {url}" in text
             assert "spacetime-panel serve --demo" in text
             assert "mcp --standalone" in text
-        waited = error_text(await call(session, "wait_until_healthy", timeout=1))
+        reports: list[tuple[float, float | None, str | None]] = []
+
+        async def noted(progress: float, total: float | None, message: str | None) -> None:
+            reports.append((progress, total, message))
+
+        result = await session.call_tool(
+            "wait_until_healthy", {"timeout": 1}, progress_callback=noted
+        )
+        assert isinstance(result, CallToolResult)
+        waited = error_text(result)
+        assert reports and reports[0][1] == 1  # reported against the timeout
+        assert "no panel answers" in str(reports[0][2])
         assert "not healthy after 1 s" in waited and "no panel answers" in waited
         with pytest.raises(Exception, match="no panel answers"):
             await session.read_resource("spacetime://health")
