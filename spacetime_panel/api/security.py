@@ -15,7 +15,8 @@ In the order a request meets them (`install_guards` sets them up):
    key check, so guessing keys costs budget like any other request.
 5. `RequireKey`, with a control key set: every path but /health and /metrics
    needs `Authorization: Bearer X`, X the control key, the read-only key (GET
-   only; anything else is 403) or a token signed with the control key
+   only, and POST to /mcp, whose tools ask the API again with that key;
+   anything else is 403) or a token signed with the control key
    (`secrets.tokens`; an expired one is a 401 that says so).
 6. `CrossSite`: a POST needs `Content-Type: application/json`, an empty one too
    (415): a web page can only send text/plain, form or multipart bodies
@@ -60,6 +61,9 @@ OPEN_PATHS = frozenset({"/health", "/metrics"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 #: Methods the read-only key (or a read token) may use.
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: Where the read-only key may POST as well: MCP's messages are POSTs, and its tools
+#: call the API again with the caller's key, so what they do is decided there.
+READ_POST_PATHS = frozenset({"/mcp"})
 #: Where the credential a request was accepted with is noted for the audit line.
 ROLE_KEY = "spacetime_panel.role"
 
@@ -208,7 +212,7 @@ class CrossSite:
 
 
 class RequireKey:
-    """`Authorization: Bearer` control key, read key (GET only) or token, off the open paths."""
+    """`Authorization: Bearer` control key, read key (GET, POST /mcp) or token, off open paths."""
 
     def __init__(self, app: ASGIApp, *, keys: ManagementKeys) -> None:
         assert keys.control, "RequireKey needs a control key"
@@ -242,7 +246,11 @@ class RequireKey:
             await refusal(scope, receive, send)
             return
         scope[ROLE_KEY] = role
-        if role == "read" and scope["method"] not in READ_METHODS:
+        if (
+            role == "read"
+            and scope["method"] not in READ_METHODS
+            and not (scope["method"] == "POST" and scope["path"] in READ_POST_PATHS)
+        ):
             refusal = error(
                 403,
                 "Forbidden",

@@ -41,6 +41,8 @@ LAYERS: dict[str, int] = {
     "core": 2,
     # the management API on the Controller
     "api": 3,
+    # what AI agents see: the management API as MCP tools (its HTTP client, not the API)
+    "agents": 3,
     # the Controller and the API as one service; and what the commands run beside it
     "service": 4,
     "deploy": 4,
