@@ -347,6 +347,11 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
+#: POSTs that carry other calls: audited only when refused, since each call they make
+#: is audited itself (an MCP tool call is the API call it makes; its envelope is noise).
+ENVELOPE_PATHS = frozenset({"/mcp"})
+
+
 class Audit:
     """One audit line per POST: client, key fingerprint, route, what it asked, the status."""
 
@@ -377,21 +382,25 @@ class Audit:
         try:
             await self.app(scope, teed, noted)
         finally:
-            role = scope.get(ROLE_KEY)
-            credential = bearer(Headers(scope=scope))
-            key = fingerprint(credential)
-            self._log.write(
-                AuditEntry(
-                    client=self._proxies.client(scope),
-                    key=f"{key}({role})" if role and key != "no key" else key,
-                    method=scope["method"],
-                    path=scope["path"],
-                    asked=asked(bytes(sample)),
-                    status=status,
-                    time=datetime.now(UTC),
-                ),
-                redact=(credential,),
-            )
+            if scope["path"] not in ENVELOPE_PATHS or status >= 400:
+                self._write(scope, sample, status)
+
+    def _write(self, scope: Scope, sample: bytearray, status: int) -> None:
+        role = scope.get(ROLE_KEY)
+        credential = bearer(Headers(scope=scope))
+        key = fingerprint(credential)
+        self._log.write(
+            AuditEntry(
+                client=self._proxies.client(scope),
+                key=f"{key}({role})" if role and key != "no key" else key,
+                method=scope["method"],
+                path=scope["path"],
+                asked=asked(bytes(sample)),
+                status=status,
+                time=datetime.now(UTC),
+            ),
+            redact=(credential,),
+        )
 
 
 def install_guards(

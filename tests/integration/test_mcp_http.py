@@ -188,6 +188,9 @@ async def test_the_keys_decide_over_http_as_they_do_for_the_api(serve: Serve) ->
     assert [line.split()[1] for line in restarts] == ["client=127.0.0.1", f"client={AGENT}"]
     for line in audit:
         assert CONTROL not in line and READ not in line
+    # The MCP envelope is audited only when refused (its calls are audited themselves).
+    envelopes = [line for line in audit if " POST /mcp " in line]
+    assert envelopes and all(line.endswith("-> 401") for line in envelopes), envelopes
 
 
 async def test_foreign_hosts_are_refused_and_mcp_is_not_in_the_api_document(
