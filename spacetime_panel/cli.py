@@ -22,6 +22,7 @@ from spacetime_panel.commands import (
     gui,
     install_addon,
     keys,
+    mcp,
     probe,
     serve,
     status,
@@ -31,7 +32,19 @@ from spacetime_panel.commands.arguments import CommandParser
 from spacetime_panel.commands.common import EXIT_OK, EXIT_USAGE
 
 #: The subcommands, in the order `--help` lists them.
-COMMANDS = (serve, gui, status, probe, telemetry, install_addon, keys, deploy, check_scenes, doctor)
+COMMANDS = (
+    serve,
+    gui,
+    status,
+    probe,
+    telemetry,
+    install_addon,
+    keys,
+    deploy,
+    check_scenes,
+    doctor,
+    mcp,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
