@@ -91,6 +91,9 @@ STOP_TIMEOUT = 3.0
 LOG_MAX_BYTES = 16 * 1024
 LOG_BACKUP_COUNT = 2000
 MAX_REQUEST_MB = 0.05
+#: After the soak: long enough for a start fault taken just before its end to show
+#: (hang after 3 s, 3 failed checks of up to 3 s each, the stop timeout).
+QUIET = 20.0
 LINE_INTERVAL = 0.02  # the chaos game's numbered lines: 50 a second
 #: A program may sit in STARTING/STOPPING/BACKOFF this long at most (start
 #: timeout + stop timeout + the longest backoff + generous slack for a loaded machine).
@@ -419,6 +422,18 @@ def check_detection(
     return violations
 
 
+def stop_durations(events: Sequence[SupervisorEvent]) -> list[float]:
+    """Seconds from each "stopping (pid P)" to P's exit: the stop's own time."""
+    began: dict[int, float] = {}
+    durations = []
+    for event in events:
+        if event.kind == "stopping" and event.pid is not None:
+            began[event.pid] = event.time
+        elif event.kind == "exit" and event.pid in began:
+            durations.append(event.time - began.pop(event.pid))
+    return durations
+
+
 def rotated_files(log_dir: Path, name: str) -> list[Path]:
     """`name.N` ... `name.1`, `name`: oldest first."""
     backups = []
@@ -447,6 +462,7 @@ class Soak:
     seed: int
     rss_bound_mb: float
     rss_growth_mb: float
+    keep: bool = False
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="chaos-")))
     key: str = field(default_factory=lambda: os.urandom(16).hex())
     ports: dict[str, int] = field(default_factory=dict)
@@ -660,6 +676,8 @@ class Soak:
         rng = random.Random(self.seed * 7 + 2)
         while time.monotonic() < until:
             await asyncio.sleep(rng.uniform(3.0, 12.0))
+            if time.monotonic() >= until:
+                return
             kids = self.children()
             roll = rng.random()
             kind, sig, name = (
@@ -688,6 +706,8 @@ class Soak:
         waiting = self.faults / "next.json"
         while time.monotonic() < until:
             await asyncio.sleep(rng.uniform(4.0, 15.0))
+            if time.monotonic() >= until:
+                return
             if waiting.exists():
                 continue
             kind, env, _ = rng.choice(START_FAULTS)
@@ -704,6 +724,8 @@ class Soak:
         uri = f"ws://127.0.0.1:{self.ports['telemetry']}"
         while time.monotonic() < until:
             await asyncio.sleep(rng.uniform(0.5, 3.0))
+            if time.monotonic() >= until:
+                return
             roll = rng.random()
             if roll < 0.6:
                 self.injected["telemetry_client_flap"] += 1
@@ -754,6 +776,8 @@ class Soak:
         oversize = b'{"path": "res://' + b"a" * int(MAX_REQUEST_MB * 2**21) + b'.tscn"}'
         while time.monotonic() < until:
             await asyncio.sleep(rng.uniform(0.2, 1.5))
+            if time.monotonic() >= until:
+                return
             choice = rng.randrange(14)
             if choice == 0 and self.scenes:
                 self.injected["scene_load"] += 1
@@ -869,18 +893,26 @@ class Soak:
             self.started = time.monotonic()
             until = self.started + self.minutes * 60
             print(f"soaking for {self.minutes:g} min (seed {self.seed}) ...", file=sys.stderr)
+            # The process watch goes on through the settling below.
+            watcher = asyncio.create_task(self.watch_processes(float("inf")))
             await asyncio.gather(
-                self.watch_processes(until),
                 self.watch_api(http, until),
                 self.kill_things(until),
                 self.arm_start_faults(until),
                 self.flap_telemetry(until),
                 self.use_api(http, until),
             )
-            # Settle: nothing pending, everything launched again and running.
+            # Settle: no fault pending; a fault a running game took at its start
+            # (crash or hang after 3 s) has shown within QUIET; then all must run.
             (self.faults / "next.json").unlink(missing_ok=True)
-            if not await self.wait_for_running(http, 120):
-                self.broke(f"not back to RUNNING within 120 s after the soak: {self.states}")
+            for quiet in (QUIET, 0.0):
+                if not await self.wait_for_running(http, 120):
+                    self.broke(f"not back to RUNNING within 120 s after the soak: {self.states}")
+                    break
+                await asyncio.sleep(quiet)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
     async def wait_for_running(self, http: Any, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -949,6 +981,7 @@ class Soak:
                 "fatals": report.fatals,
                 "launches": report.launches,
             }
+            figures[program]["stops_s"] = stop_durations(supervisor_events(lines))
             if program == "game":
                 figures["detection_ms"] = self.detection_ms(lines)
         serve_out = (self.tmp / "serve.out").read_text(errors="replace")
@@ -989,9 +1022,9 @@ class Soak:
             self.broke(problem)
         self.report(figures, memory, window)
         print(f"{len(self.violations)} invariant violations")
-        if not self.violations:
+        if not self.violations and not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
+        if self.tmp.exists():
             print(f"logs kept in {self.tmp}", file=sys.stderr)
         return 1 if self.violations else 0
 
@@ -1012,6 +1045,12 @@ class Soak:
                 f"lines checked in {f['log_files']} log files"
             )
         print(f"RUNNING reached {figures['running_reached']} times")
+        stops = figures["game"]["stops_s"] + figures["editor"]["stops_s"]
+        if stops:
+            print(
+                f"stops (SIGTERM -> exit, SIGKILL after {STOP_TIMEOUT:g} s): {len(stops)}, "
+                f"max {max(stops):.2f} s (target: within {STOP_TIMEOUT + 2:g} s)"
+            )
         detection = figures["detection_ms"]
         if detection:
             print(
@@ -1043,10 +1082,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="the random schedule's seed (1)")
     parser.add_argument("--rss-bound-mb", type=float, default=200.0)
     parser.add_argument("--rss-growth-mb", type=float, default=20.0)
+    parser.add_argument("--keep", action="store_true", help="keep the logs even when all passed")
     args = parser.parse_args()
     if args.minutes <= 0:
         parser.error("--minutes must be > 0")
-    soak = Soak(args.minutes, args.seed, args.rss_bound_mb, args.rss_growth_mb)
+    soak = Soak(args.minutes, args.seed, args.rss_bound_mb, args.rss_growth_mb, args.keep)
     sys.exit(soak.run())
 
 

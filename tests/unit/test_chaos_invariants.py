@@ -192,3 +192,12 @@ def test_detection_needs_an_exit_for_every_signalled_and_running_process() -> No
         "game pid 5 (game_sigstop) ended unseen: no exit in the supervisor's log",
         "game pid 7 ran but its exit was never logged",
     ]
+
+
+def test_stop_durations_pair_each_stop_with_its_exit() -> None:
+    lines = [
+        line(0, "stopping game (pid 5): 3 health checks failed in a row"),
+        line(3.5, "game (pid 5) killed by SIGKILL"),
+        line(4, "game (pid 6) killed by SIGKILL"),  # no stop asked: not a stop
+    ]
+    assert chaos.stop_durations(chaos.supervisor_events(lines)) == pytest.approx([3.5])
