@@ -257,7 +257,7 @@ def loaded_run(folder: Path, telemetry: bool, seconds: float, rate: float) -> di
 
 def measure(quick: bool) -> list[Figure]:
     """For `python -m tests.bench`: /health with telemetry at 144 Hz beside without telemetry."""
-    seconds, rate = (5.0, 200.0) if quick else (20.0, 200.0)
+    seconds, rate = (3.0, 200.0) if quick else (20.0, 200.0)
     runs = {}
     for telemetry in (False, True):
         with tempfile.TemporaryDirectory(prefix="spacetime-bench-") as tmp:

@@ -172,7 +172,7 @@ def run(seconds: float) -> tuple[list[float], list[float]]:
 
 
 def measure(quick: bool) -> list[Figure]:
-    alone, beside = run(8.0 if quick else 30.0)
+    alone, beside = run(6.0 if quick else 30.0)
     return [
         Figure(
             "pacing.p99",

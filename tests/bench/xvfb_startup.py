@@ -120,7 +120,7 @@ def measure(quick: bool) -> list[Figure]:
     for tool in ("Xvfb", "xauth"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install xvfb xauth)")
-    rows = bench_serve(2 if quick else 5)
+    rows = bench_serve(1 if quick else 5)
     names = (
         ("xvfb.ready", "Xvfb ready (serve --demo --xvfb), median"),
         ("xvfb.healthy", "serve --demo --xvfb launch -> healthy, median"),
