@@ -57,7 +57,7 @@ def make_program(
     tmp: Path | None = None,
 ) -> SupervisedProgram:
     policy = RestartPolicy(
-        max_failures=3, failure_window=300, first_backoff=0.05, backoff_initial=0.05
+        max_failures=3, failure_window=300, first_backoff=0.05, backoff_initial=0.1
     )
     output = ProgramOutput("game", log_file=tmp / "game.log" if tmp else None)
     return SupervisedProgram(
