@@ -422,6 +422,18 @@ def check_detection(
     return violations
 
 
+def claimed_faults(lines: Iterable[str]) -> Counter[str]:
+    """How many starts took each kind of start fault (the chaos game's `chaos-faults` lines)."""
+    kinds = {json.dumps(env, sort_keys=True): kind for kind, env, _ in START_FAULTS}
+    claimed: Counter[str] = Counter()
+    for line in lines:
+        _, marker, rest = line.partition(" stdout chaos-faults ")
+        if marker:
+            env = json.loads(rest.partition(" ")[2])
+            claimed[kinds.get(json.dumps(env, sort_keys=True), "unknown")] += 1
+    return claimed
+
+
 def stop_durations(events: Sequence[SupervisorEvent]) -> list[float]:
     """Seconds from each "stopping (pid P)" to P's exit: the stop's own time."""
     began: dict[int, float] = {}
@@ -982,6 +994,7 @@ class Soak:
                 "launches": report.launches,
             }
             figures[program]["stops_s"] = stop_durations(supervisor_events(lines))
+            figures[program]["claimed"] = claimed_faults(lines)
             if program == "game":
                 figures["detection_ms"] = self.detection_ms(lines)
         serve_out = (self.tmp / "serve.out").read_text(errors="replace")
@@ -1035,8 +1048,11 @@ class Soak:
             f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end"
         )
         print("faults injected:")
+        claimed = figures["game"]["claimed"]
         for name, count in sorted(self.injected.items()):
-            print(f"  {name:<32} {count:5d}")
+            kind = name.removeprefix("start_")
+            taken = f"   ({claimed[kind]} taken by a start)" if kind != name else ""
+            print(f"  {name:<32} {count:5d}{taken}")
         for program in ("game", "editor"):
             f = figures[program]
             print(

@@ -201,3 +201,13 @@ def test_stop_durations_pair_each_stop_with_its_exit() -> None:
         line(4, "game (pid 6) killed by SIGKILL"),  # no stop asked: not a stop
     ]
     assert chaos.stop_durations(chaos.supervisor_events(lines)) == pytest.approx([3.5])
+
+
+def test_claimed_faults_are_counted_by_kind() -> None:
+    lines = [
+        line(0, 'chaos-faults 7 {"SPACETIME_SIM_HANG_AFTER": "3"}', "stdout"),
+        line(1, 'chaos-faults 8 {"SPACETIME_SIM_CRASH_AFTER": "3"}', "stdout"),
+        line(2, 'chaos-faults 9 {"SPACETIME_SIM_CRASH_AFTER": "3"}', "stdout"),
+        line(3, "chaos-faults in a line of the game's own", "stderr"),
+    ]
+    assert chaos.claimed_faults(lines) == {"hang_after": 1, "crash_after": 2}
