@@ -535,6 +535,8 @@ class Soak:
                 "SPACETIME__LOGGING__MAX_BYTES": str(LOG_MAX_BYTES),
                 "SPACETIME__LOGGING__BACKUP_COUNT": str(LOG_BACKUP_COUNT),
                 "PYTHONUNBUFFERED": "1",
+                # The user's own keyring is left alone: the keys come from the environment.
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
             }
         )
         command = [
