@@ -368,15 +368,20 @@ def test_a_network_bind_with_a_key_serves_and_guards(serve: Serve) -> None:
     assert (
         serve.post("/stop", json={}, headers={"authorization": "Bearer wrong"}).status_code == 401
     )
-    audit = wait_until(
-        lambda: (serve.tmp / "logs" / AUDIT_FILE).read_text().splitlines(), 10, "audit lines"
-    )
+
+    def both_audited() -> tuple[list[str], str] | None:
+        lines = (serve.tmp / "logs" / AUDIT_FILE).read_text().splitlines()
+        log = (serve.tmp / "logs" / "spacetime-panel.log").read_text()
+        return (
+            (lines, log) if len(lines) >= 2 and log.count("spacetime_panel.audit: ") >= 2 else None
+        )
+
+    audit, panel_log = wait_until(both_audited, 10, "both calls in audit.log and the panel log")
     assert [line.rsplit(" asked=", 1)[0].split(" ", 2)[2] for line in audit] == [
         f"key={fingerprint(CONTROL)}(control) POST /start",
         f"key={fingerprint('wrong')} POST /stop",
     ]
     assert all(line.split()[1] == "client=127.0.0.1" for line in audit)
-    panel_log = (serve.tmp / "logs" / "spacetime-panel.log").read_text()
     assert panel_log.count("spacetime_panel.audit: ") == 2
     for text in (panel_log, "\n".join(audit), serve.get("/logs", headers=key).text):
         assert CONTROL not in text
