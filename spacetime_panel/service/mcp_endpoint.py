@@ -20,8 +20,9 @@ The SDK's own DNS-rebinding check is off: the API's `HostCheck` and
 `CrossSite` do that job, with `api.allowed_hosts` and `api.allowed_origins`,
 for `/mcp` as for every other path. The server is stateless (no MCP session
 kept between HTTP requests): every request carries its own key, and nothing
-outlives it. Its session manager runs in a task of its own between `start()`
-and `stop()`.
+outlives it. The SDK is imported and the MCP server built on the first `/mcp`
+request (a service no agent talks to does not carry the SDK: about 25 MB);
+its session manager then runs in a task of its own until `stop()`.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ import httpx
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacetime_panel.agents.panel_client import PanelClient
-from spacetime_panel.api.security import TrustedProxies
+from spacetime_panel.api.security import TrustedProxies, error
 from spacetime_panel.config.settings import ApiSettings
 
 #: Where the endpoint answers.
@@ -58,26 +59,15 @@ _request_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars
 
 
 class McpEndpoint:
-    """The `/mcp` route on `app`; `await start()` before serving, `await stop()` after."""
+    """The `/mcp` route on `app`; `await stop()` after serving."""
 
     def __init__(self, app: FastAPI, api: ApiSettings, *, recordings: Path | None = None) -> None:
-        # The SDK takes a while to import: only a service that serves /mcp pays for it.
-        from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
-        from mcp.server.transport_security import TransportSecuritySettings
-
-        from spacetime_panel.agents.server import build_mcp_server
-
         self._app = app
+        self._api = api
+        self._recordings = recordings
         self._proxies = TrustedProxies.parse(api.trusted_proxies)
-        server = build_mcp_server(self._panel_for, recordings=recordings)
-        server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            stateless_http=True,
-            max_request_body_size=int(api.max_request_size_mb * 1024 * 1024),
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
-        self._manager = server.session_manager
-        self._handler = StreamableHTTPASGIApp(self._manager)
+        self._handler: ASGIApp | None = None
+        self._building = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._running: asyncio.Task[None] | None = None
         # An ASGI app (this object, not a function) as the endpoint: every method reaches it.
@@ -89,11 +79,53 @@ class McpEndpoint:
         client = self._proxies.client(scope).encode("latin-1", "replace")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != name]
         scope = {**scope, "headers": [*headers, (name, client)]}
+        handler = await self._ready()
+        if handler is None:  # the service is stopping
+            refusal = error(503, "Service Unavailable", "the panel is stopping")
+            await refusal(scope, receive, send)
+            return
         token = _request_headers.set(Headers(scope=scope))
         try:
-            await self._handler(scope, receive, send)
+            await handler(scope, receive, send)
         finally:
             _request_headers.reset(token)
+
+    async def _ready(self) -> ASGIApp | None:
+        """The SDK's handler, built and its session manager started on the first request."""
+        async with self._building:
+            if self._handler is None and not self._stopping.is_set():
+                self._handler = await self._build()
+            return None if self._stopping.is_set() else self._handler
+
+    async def _build(self) -> ASGIApp:
+        # The SDK takes a while to import: only a service that serves /mcp pays for it.
+        from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        from spacetime_panel.agents.server import build_mcp_server
+
+        server = build_mcp_server(self._panel_for, recordings=self._recordings)
+        server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            stateless_http=True,
+            max_request_body_size=int(self._api.max_request_size_mb * 1024 * 1024),
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        manager = server.session_manager
+        started = asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                started.set()
+                await self._stopping.wait()
+
+        self._running = asyncio.create_task(run())
+        waiting = asyncio.create_task(started.wait())
+        await asyncio.wait({self._running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._running.done():
+            self._running.result()  # raises what kept it from starting
+        return StreamableHTTPASGIApp(manager)
 
     def _panel_for(self, headers: Mapping[str, str] | None) -> PanelClient:
         """A client of this app for one tool call, as the caller: its key, its address."""
@@ -105,22 +137,6 @@ class McpEndpoint:
         return PanelClient(
             INNER_URL, authorization=headers.get("authorization"), transport=transport
         )
-
-    async def start(self) -> None:
-        """Run the SDK's session manager (until `stop()`); /mcp answers once this returns."""
-        started = asyncio.Event()
-
-        async def run() -> None:
-            async with self._manager.run():
-                started.set()
-                await self._stopping.wait()
-
-        self._running = asyncio.create_task(run())
-        waiting = asyncio.create_task(started.wait())
-        await asyncio.wait({self._running, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if self._running.done():
-            self._running.result()  # raises what kept it from starting
 
     async def stop(self) -> None:
         """End the session manager: whatever MCP work is still going is cancelled."""

@@ -147,7 +147,6 @@ class PanelService:
         app = create_app(controller, keys=self._keys, audit=self._audit)
         # MCP for agents at /mcp, behind the same guards; its tools call this app.
         self._mcp = McpEndpoint(app, settings.api, recordings=paths.logs / "recordings")
-        await self._mcp.start()
         self._server = ManagementServer(app, sock, settings.api)
         self._serving = asyncio.create_task(self._server.serve())
         log.info("management API on %s (health: /health, docs: /docs)", self.url)
