@@ -176,7 +176,7 @@ def measure(quick: bool) -> list[Figure]:
     return [
         Figure(
             "pacing.p99",
-            "game frame pacing |jitter| p99, panel attached (144 Hz)",
+            "game frame pacing jitter (abs.) p99, panel attached",
             percentile(beside, 0.99),
             "ms",
             percentile(alone, 0.99),
