@@ -179,6 +179,7 @@ class Controller:
     ) -> SupervisedProgram:
         sup = self.settings.supervisor
         policy = RestartPolicy(
+            first_backoff=sup.first_backoff,
             max_failures=sup.max_restart_attempts,
             failure_window=sup.failure_window,
             backoff_initial=sup.backoff_initial,

@@ -75,6 +75,18 @@ def test_crash_loop_ends_in_fatal_after_exactly_three_failures(serve: Serve) -> 
     ]
 
 
+def test_the_first_backoff_is_a_setting(serve: Serve) -> None:
+    serve.start(
+        env={"SPACETIME_SIM_CRASH_AFTER": "0.3", "SPACETIME__SUPERVISOR__FIRST_BACKOFF": "0.25"}
+    )
+
+    def first_restart() -> str | None:
+        found = [line for line in serve.log_lines() if line.startswith("restarting game in")]
+        return found[0] if found else None
+
+    assert wait_until(first_restart, 30, "the first restart") == "restarting game in 0.25 s"
+
+
 def test_launch_after_fatal_clears_the_failures(serve: Serve) -> None:
     serve.start(env={"SPACETIME_SIM_CRASH_AFTER": "0.3"})
     wait_until(lambda: serve.game()["state"] == "FATAL", 30, "FATAL")
