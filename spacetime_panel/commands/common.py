@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -300,3 +301,32 @@ def refusal_to_serve(settings: Settings, keys: ManagementKeys) -> int | None:
     if (problem := serving_problem(settings.api, keys)) is not None:
         return fail(problem, EXIT_USAGE)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServingSetup:
+    """What `serve`, the desktop panel and `mcp --standalone` need before they serve."""
+
+    settings: Settings
+    bridge_key: str | None
+    keys: ManagementKeys
+
+
+def serving_setup(args: argparse.Namespace) -> ServingSetup | int:
+    """Checked settings, the bridge key and the management keys, with nothing that refuses
+    serving them; or the exit code after a one-line complaint (before any Godot starts)."""
+    from spacetime_panel.secrets import KeyringUnavailable, SecretStore
+
+    settings = checked_settings(args)
+    if isinstance(settings, int):
+        return settings
+    try:
+        api_key = bridge_key()
+    except KeyringUnavailable as error:
+        return fail(f"cannot read the bridge key: {error}")
+    keys = read_management_keys(SecretStore())
+    if isinstance(keys, int):
+        return keys
+    if (code := refusal_to_serve(settings, keys)) is not None:
+        return code
+    return ServingSetup(settings, api_key, keys)

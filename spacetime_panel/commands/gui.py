@@ -16,12 +16,9 @@ import sys
 from spacetime_panel.commands.common import (
     EXIT_ERROR,
     Subcommands,
-    bridge_key,
-    checked_settings,
     fail,
-    read_management_keys,
-    refusal_to_serve,
     serve_flags,
+    serving_setup,
 )
 
 
@@ -53,20 +50,11 @@ def no_display_reason() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from spacetime_panel.config import default_config_path
-    from spacetime_panel.secrets import KeyringUnavailable, SecretStore
 
-    settings = checked_settings(args)
-    if isinstance(settings, int):
-        return settings
-    try:
-        bridge_key()  # the panel reads it again; a secret file it cannot read stops here
-    except KeyringUnavailable as error:
-        return fail(f"cannot read the bridge key: {error}")
-    keys = read_management_keys(SecretStore())
-    if isinstance(keys, int):
-        return keys
-    if (code := refusal_to_serve(settings, keys)) is not None:
-        return code
+    setup = serving_setup(args)  # the panel reads the bridge key again when it starts
+    if isinstance(setup, int):
+        return setup
+    settings, keys = setup.settings, setup.keys
     hint = headless_hint(getattr(args, "argv", []))
     if (reason := no_display_reason()) is not None:
         return fail(f"{reason}; run it headless with: {hint}", EXIT_ERROR)

