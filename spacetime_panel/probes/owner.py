@@ -1,11 +1,19 @@
-"""Who holds a port: asked of the OS (psutil), without connecting."""
+"""Who holds a port: asked of the OS, without connecting.
+
+On Linux the kernel's socket table answers through netlink sock_diag
+(`sock_diag.SocketTable`); elsewhere, or where netlink is refused, psutil
+walks the socket table and every process's descriptors.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
+
+from spacetime_panel.probes.sock_diag import SocketTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +39,21 @@ def port_owner(port: int, kind: str = "tcp") -> PortOwner | None:
 def port_owners(ports: Iterable[int], kind: str = "tcp") -> dict[int, PortOwner]:
     """`port_owner` for several ports with one scan of the OS's socket table.
 
-    The scan is the expensive part (it walks every process's descriptors), so a
-    monitor checking six ports asks once. Ports nobody holds are absent.
+    A monitor checking six ports asks once. Ports nobody holds are absent.
     """
     wanted = set(ports)
+    if _KERNEL_TABLE is not None:
+        try:
+            holders = _KERNEL_TABLE.holders(wanted, kind)
+        except OSError:
+            pass  # netlink refused here (a sandbox, a kernel without inet_diag): psutil's walk
+        else:
+            return {port: _owner_of(pid) for port, pid in holders.items()}
+    return psutil_port_owners(wanted, kind)
+
+
+def psutil_port_owners(wanted: set[int], kind: str = "tcp") -> dict[int, PortOwner]:
+    """`port_owners` by psutil's walk of every process's descriptors (about 11 ms a scan)."""
     try:
         connections = psutil.net_connections(kind=kind)
     except (psutil.Error, OSError):
@@ -47,6 +66,9 @@ def port_owners(ports: Iterable[int], kind: str = "tcp") -> dict[int, PortOwner]
             continue
         owners[conn.laddr.port] = _owner_of(conn.pid)
     return owners
+
+
+_KERNEL_TABLE = SocketTable() if sys.platform == "linux" else None
 
 
 def _owner_of(pid: int | None) -> PortOwner:

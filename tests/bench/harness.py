@@ -24,6 +24,7 @@ from typing import Literal
 #: `chaos` (the soak) and `xvfb_startup --gui` are run on their own.
 BENCHMARKS = (
     "exit_detection",
+    "socket_scan",
     "crash_detection",
     "versus_supervisord",
     "telemetry_ingest",
