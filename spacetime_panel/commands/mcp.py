@@ -198,7 +198,7 @@ async def _standalone(
     paths = Paths.for_settings(settings)
     configure_logging(settings, paths.logs)
     _log_to_stderr()
-    service = PanelService(settings, api_key=api_key, keys=keys)
+    service = PanelService(settings, api_key=api_key, keys=keys, owns_process=True)
     stop = asyncio.Event()
     undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)
     try:

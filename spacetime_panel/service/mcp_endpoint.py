@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spacetime_panel.agents.panel_client import PanelClient
 from spacetime_panel.api.security import TrustedProxies, error
 from spacetime_panel.config.settings import ApiSettings
+from spacetime_panel.service import heap
 
 #: Where the endpoint answers.
 MCP_PATH = "/mcp"
@@ -61,8 +62,18 @@ _request_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars
 class McpEndpoint:
     """The `/mcp` route on `app`; `await stop()` after serving."""
 
-    def __init__(self, app: FastAPI, api: ApiSettings, *, recordings: Path | None = None) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        api: ApiSettings,
+        *,
+        recordings: Path | None = None,
+        freeze_heap: bool = False,
+    ) -> None:
+        """`freeze_heap`: freeze the SDK's modules out of garbage collection once
+        imported (`heap.freeze_heap`), as the service froze its own start-up."""
         self._app = app
+        self._freeze = freeze_heap
         self._api = api
         self._recordings = recordings
         self._proxies = TrustedProxies.parse(api.trusted_proxies)
@@ -125,6 +136,8 @@ class McpEndpoint:
         waiting.cancel()
         if self._running.done():
             self._running.result()  # raises what kept it from starting
+        if self._freeze:
+            heap.freeze_heap("MCP started")  # the SDK's modules join the start-up's
         return StreamableHTTPASGIApp(manager)
 
     def _panel_for(self, headers: Mapping[str, str] | None) -> PanelClient:

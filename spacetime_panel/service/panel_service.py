@@ -28,6 +28,7 @@ from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller, state_file_for
 from spacetime_panel.godot.addon import packaged_addon
 from spacetime_panel.godot.commands import demo_project
+from spacetime_panel.service.heap import freeze_heap
 from spacetime_panel.service.mcp_endpoint import McpEndpoint
 from spacetime_panel.supervisor.virtual_display import (
     DisplayEnvironment,
@@ -95,8 +96,19 @@ class PanelService:
     then the API.
     """
 
-    def __init__(self, settings: Settings, *, api_key: str | None, keys: ManagementKeys) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: str | None,
+        keys: ManagementKeys,
+        owns_process: bool = False,
+    ) -> None:
+        """`owns_process`: this service is what the process is for (serve, the desktop
+        panel, mcp --standalone), so its start-up heap is frozen (`heap.freeze_heap`);
+        False in tests and tools that start a service among other work."""
         self.settings = settings
+        self._owns_process = owns_process
         self._api_key = api_key
         self._keys = keys
         self._http: httpx.AsyncClient | None = None
@@ -146,13 +158,20 @@ class PanelService:
             )
         app = create_app(controller, keys=self._keys, audit=self._audit)
         # MCP for agents at /mcp, behind the same guards; its tools call this app.
-        self._mcp = McpEndpoint(app, settings.api, recordings=paths.logs / "recordings")
+        self._mcp = McpEndpoint(
+            app,
+            settings.api,
+            recordings=paths.logs / "recordings",
+            freeze_heap=self._owns_process,
+        )
         self._server = ManagementServer(app, sock, settings.api)
         self._serving = asyncio.create_task(self._server.serve())
         log.info("management API on %s (health: /health, docs: /docs)", self.url)
         if self._keys.read and not self._keys.control:
             log.warning("a read-only key without a control key guards nothing: the API is open")
         controller.start_up()
+        if self._owns_process:
+            freeze_heap("started")
         return controller
 
     @property
@@ -217,7 +236,7 @@ async def run_service(
 
     `api_key` is the bridge's (passed to Godot); `keys` guard this API.
     """
-    service = PanelService(settings, api_key=api_key, keys=keys)
+    service = PanelService(settings, api_key=api_key, keys=keys, owns_process=True)
     await service.start()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({service.serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
