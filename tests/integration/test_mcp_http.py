@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx2
 import psutil
@@ -17,11 +16,12 @@ import pytest
 from mcp import MCPError
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp_types import TextResourceContents
 
 from spacetime_panel.api.audit import AUDIT_FILE, fingerprint
 from tests.conftest import TIME_SCALE, wait_until
 from tests.integration.conftest import Serve
+from tests.mcp_tools import answer, call, error_text
 
 CONTROL = "mcp-http-control-key-0123456789abcdef"
 READ = "mcp-http-read-key-0123456789abcdefgh"
@@ -57,29 +57,6 @@ async def mcp_http(
     ):
         await session.initialize()
         yield session
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> CallToolResult:
-    result = await session.call_tool(tool, arguments)
-    assert isinstance(result, CallToolResult)
-    return result
-
-
-async def answer(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """A tool's structured result; a tool error fails the test with its text."""
-    result = await call(session, tool, **arguments)
-    assert not result.is_error, error_text(result)
-    structured: dict[str, Any] | None = result.structured_content
-    assert structured is not None, f"{tool} gave no structured result"
-    return structured
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error, f"expected a tool error, got {result.structured_content}"
-    text = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-    assert text, "a tool error without text"
-    assert "Traceback" not in text
-    return text
 
 
 def game_pid(serve: Serve) -> int:

@@ -17,17 +17,17 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp_types import CallToolResult, TextResourceContents
 
 from tests.certificates import self_signed
 from tests.conftest import TIME_SCALE, eventually, free_port
 from tests.integration.conftest import PANEL, Serve
+from tests.mcp_tools import answer, call, error_text
 
 KEY = "mcp-test-control-key-0123456789abcdef"
 #: No OS keyring in the child: only the environment can give it a key.
@@ -86,30 +86,6 @@ async def until(
 
 def against(serve: Serve) -> list[str]:
     return ["--url", serve.url]
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> CallToolResult:
-    result = await session.call_tool(tool, arguments)
-    assert isinstance(result, CallToolResult)
-    return result
-
-
-async def answer(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """A tool's structured result; a tool error fails the test with its text."""
-    result = await call(session, tool, **arguments)
-    assert not result.is_error, error_text(result)
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None, f"{tool} gave no structured result"
-    return content
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error, f"expected a tool error, got {result.structured_content}"
-    texts = [block.text for block in result.content if isinstance(block, TextContent)]
-    assert texts, "a tool error without text"
-    text = "\n".join(texts)
-    assert "Traceback" not in text
-    return text
 
 
 async def test_tools_are_listed_with_their_input_schemas(serve: Serve) -> None:
