@@ -33,8 +33,8 @@ from spacetime_panel.ui.graphs.base import (
     MAX_SAMPLE_HZ,
     WAITING_TEXT,
     AxisRange,
-    FloatArray,
     ScrollingGraph,
+    ValueArray,
     euler_degrees,
     finite_bounds,
     legend,
@@ -90,9 +90,9 @@ class HeadsetGraph(ScrollingGraph):
         self.tracked: dict[str, bool] = dict.fromkeys(DEVICES, False)
         self._drawn_key: tuple[int, int, float] | None = None
         # What the last redraw drew, for the y-range checks.
-        self._position: FloatArray = np.empty((3, 0))
-        self._angles: FloatArray = np.empty((3, 0))
-        self._trails: list[tuple[FloatArray, FloatArray]] = []
+        self._position: ValueArray = np.empty((3, 0))
+        self._angles: ValueArray = np.empty((3, 0))
+        self._trails: list[tuple[ValueArray, ValueArray]] = []
         # The trails are redrawn at TRAIL_HZ, and once more when the data stops changing.
         self._trail_countdown = 0
         self._trail_key: tuple[int, int, float] | None = None
