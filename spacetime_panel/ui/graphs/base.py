@@ -52,6 +52,8 @@ from PySide6.QtWidgets import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+#: Poses come as float32 (``telemetry/buffers.py``), timings as float64.
+ValueArray = npt.NDArray[np.floating[Any]]
 
 DEFAULT_REDRAW_HZ = 30.0
 MAX_REDRAW_HZ = 30.0
@@ -119,7 +121,7 @@ class AxisRange:
         self.current = None
 
 
-def finite_bounds(*arrays: FloatArray) -> tuple[float, float]:
+def finite_bounds(*arrays: ValueArray) -> tuple[float, float]:
     """Lowest and highest finite value over ``arrays`` (NaN, NaN if there is none)."""
     lows = [np.nanmin(a) for a in arrays if a.size and not np.isnan(a).all()]
     highs = [np.nanmax(a) for a in arrays if a.size and not np.isnan(a).all()]
@@ -128,7 +130,7 @@ def finite_bounds(*arrays: FloatArray) -> tuple[float, float]:
     return float(min(lows)), float(max(highs))
 
 
-def euler_degrees(rotation: FloatArray) -> FloatArray:
+def euler_degrees(rotation: ValueArray) -> ValueArray:
     """Yaw, pitch, roll in degrees (``3 x n``) from unit quaternions (``4 x n``: x, y, z, w).
 
     Godot's convention (``Basis.get_euler`` in YXZ order, as the simulator's
