@@ -5,10 +5,11 @@ pyqtgraph's scrolling-plot examples and spend as little as they can:
 
 - one persistent curve per series (:class:`TraceCurve`), pen width 1, no
   antialiasing; each redraw is a ``setData`` on it, never a new item. Only
-  the samples inside the window are given to it (clip to view), and a long
-  window is decimated before that ("peak" downsampling in
-  :func:`peak_decimate`, two points per pixel), so a 5-minute window draws
-  as many points as a 10-second one;
+  the samples inside the window are given to it (clip to view), and a
+  window with more samples than the plot has pixels is decimated before
+  that ("peak" downsampling in :func:`peak_decimate`, each two pixels' lowest
+  and highest sample: a point per pixel), so a 5-minute window draws as many
+  points as a 10-second one;
 - a curve's bounds are its plot's visible range, so a redraw repaints the
   plot areas and nothing around them (axes, labels, the toolbar); the
   legends are plain Qt labels above the plots for the same reason;
@@ -203,20 +204,20 @@ def make_curve(plot: pg.PlotItem, color: str, *, gaps: bool) -> TraceCurve:
 def peak_decimate(
     x: FloatArray, rows: FloatArray, first_number: int, pixels: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Samples ``x`` (n) and ``rows`` (k x n) cut to at most about two points per pixel.
+    """Samples ``x`` (n) and ``rows`` (k x n) cut to at most about one point per pixel.
 
-    pyqtgraph's "peak" downsampling: with more than two samples per pixel,
-    each bin of ``ds`` samples becomes two points at the bin's first x, its
-    lowest and its highest value, so no spike is lost. Bins are counted from
+    pyqtgraph's "peak" downsampling: with more samples than pixels, each bin
+    of ``ds`` samples (about two pixels wide) becomes two points at the bin's
+    first x, its lowest and its highest value, so no spike is lost. Bins are counted from
     the samples' absolute numbers (``first_number`` is that of ``x[0]``): a
     new sample does not move the bins, and a scrolling curve does not
     shimmer. Without NaN in ``rows``; returns the inputs when there is
     nothing to cut.
     """
     n = len(x)
-    if pixels < 1 or n <= 2 * pixels:
+    if pixels < 1 or n <= pixels:
         return x, rows
-    ds = math.ceil(n / pixels)
+    ds = math.ceil(2 * n / pixels)
     head = (-first_number) % ds
     starts = np.arange(head, n, ds)
     if head:
