@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -23,8 +24,10 @@ from spacetime_panel.secrets import BRIDGE_API_KEY, SecretStore
 from spacetime_panel.service.panel_service import PanelService
 from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.ui.main_window import MainWindow
-from spacetime_panel.ui.settings_dialog import SettingsDialog
 from spacetime_panel.ui.single_instance import SingleInstance, instance_key
+
+if TYPE_CHECKING:  # imported when the dialog first opens: most runs never open it
+    from spacetime_panel.ui.settings_dialog import SettingsDialog
 
 APP_NAME = "SpaceTime Panel"
 
@@ -113,6 +116,8 @@ class DesktopPanel:
 
     def open_settings(self) -> None:
         """Open the settings (window-modal, not a nested event loop)."""
+        from spacetime_panel.ui.settings_dialog import SettingsDialog
+
         dialog = SettingsDialog(
             self.file_settings(), self.secrets, self.config_path, parent=self.window
         )
