@@ -116,7 +116,8 @@ def headset_position(client: TelemetryClient) -> tuple[float, float, float] | No
     series = client.buffers.tracking_series(1)
     if series.timestamp.size == 0:
         return None
-    x, y, z = (float(v) for v in series.headset_position[:, -1])
+    # Poses are float32 in the ring buffers: 6 decimals (a micrometre) say what they hold.
+    x, y, z = (round(float(v), 6) for v in series.headset_position[:, -1])
     return None if math.isnan(x) else (x, y, z)
 
 

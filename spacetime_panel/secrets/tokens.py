@@ -17,8 +17,6 @@ import time
 from datetime import UTC, datetime
 from typing import Final, Literal, get_args
 
-import jwt
-
 Scope = Literal["read", "control"]
 SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
 
@@ -66,6 +64,8 @@ def issue_token(
         "iat": issued,
         "exp": issued + max(1, round(ttl_seconds)),
     }
+    import jwt  # PyJWT pulls in cryptography (about 9 MB): only a panel that meets a token pays
+
     return jwt.encode(claims, signing_key, algorithm=ALGORITHM)
 
 
@@ -77,6 +77,8 @@ def verify_token(signing_key: str, token: str, *, now: float | None = None) -> S
     """
     if len(signing_key.encode()) < MIN_SIGNING_KEY_BYTES:
         raise TokenRejected("invalid token: this panel's control key is too short to sign tokens")
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

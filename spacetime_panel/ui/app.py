@@ -21,6 +21,7 @@ from spacetime_panel.api.server import CannotServe
 from spacetime_panel.config import ConfigError, load_settings, save_settings
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets import BRIDGE_API_KEY, SecretStore
+from spacetime_panel.service.heap import freeze_heap
 from spacetime_panel.service.panel_service import PanelService
 from spacetime_panel.service.stop_signals import on_stop_signals
 from spacetime_panel.ui.main_window import MainWindow
@@ -55,15 +56,19 @@ class DesktopPanel:
         secrets: SecretStore,
         config_path: Path,
         keys: ManagementKeys | None = None,
+        owns_process: bool = False,
     ) -> None:
-        """`keys`: the management keys as the command read them (read here when None)."""
+        """`keys`: the management keys as the command read them (read here when None).
+        `owns_process`: this panel is the process (`run_gui`), not a test's guest: its
+        start-up heap is frozen out of garbage collection (`service.heap`)."""
         self.settings = settings
         self.secrets = secrets
         self.config_path = config_path
         api_key, _ = secrets.get(BRIDGE_API_KEY)
         if keys is None:
             keys = management_keys(secrets)
-        self.service = PanelService(settings, api_key=api_key, keys=keys)
+        self.service = PanelService(settings, api_key=api_key, keys=keys, owns_process=owns_process)
+        self.owns_process = owns_process
         self.quit_requested = asyncio.Event()
         self.window: MainWindow | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -144,6 +149,8 @@ async def _run(panel: DesktopPanel, single: SingleInstance) -> int:
     on_stop_signals(asyncio.get_running_loop(), panel.quit_requested.set)
     single.show_requested.connect(window.show_and_raise)
     window.show()
+    if panel.owns_process:
+        freeze_heap("the panel is shown")  # the window's objects join the start-up's
     await panel.quit_requested.wait()
     await panel.stop()
     return 0
@@ -168,7 +175,11 @@ def run_gui(
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     panel = DesktopPanel(
-        settings, secrets=secrets or SecretStore(), config_path=config_path, keys=keys
+        settings,
+        secrets=secrets or SecretStore(),
+        config_path=config_path,
+        keys=keys,
+        owns_process=True,
     )
     try:
         with loop:

@@ -30,6 +30,8 @@ def test_json_lines_and_csv_recording(project: Path, tmp_path: Path) -> None:
     assert last["state"] == "connected"
     assert 30 < last["fps_now"] <= 200
     assert last["headset_position"] is not None and 1.0 < last["headset_position"][1] < 2.5
+    # float32 poses printed as what they hold, not as 1.7000000476837158
+    assert all(round(value, 6) == value for value in last["headset_position"])
     rows = list(csv.DictReader(record.open()))
     assert {"fps", "vr_tracking"} == {row["event"] for row in rows}
     assert len(rows) > 100

@@ -12,8 +12,15 @@ import json
 import subprocess
 import sys
 
-#: Imported on first use only: the settings dialog (and its key editor), the MCP SDK.
-LATER = ("spacetime_panel.ui.settings_dialog", "spacetime_panel.ui.settings_keys", "mcp")
+#: Imported on first use only: the settings dialog (and its key editor), the MCP SDK,
+#: PyJWT and cryptography (a signed token's first check).
+LATER = (
+    "spacetime_panel.ui.settings_dialog",
+    "spacetime_panel.ui.settings_keys",
+    "mcp",
+    "jwt",
+    "cryptography",
+)
 
 
 def modules_after(statement: str) -> set[str]:
