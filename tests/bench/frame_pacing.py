@@ -13,7 +13,9 @@ The simulated game ticks at 144 Hz (``SPACETIME_SIM_RATE_HZ``) and stamps each
 Jitter is how far each tick lands from its slot: the interval between
 consecutive stamps minus 1/144 s; printed as p50/p99 of its absolute value and
 the standard deviation. Target: with the panel within 5 % of without (the
-game's ticks are its own; the panel shares the CPU with it). Usage::
+game's ticks are its own; the panel shares the CPU with it). The game runs
+alone a second time after the panel: how far that run lands from the first
+is the figure's own spread on this machine, with nothing changed. Usage::
 
     .venv/bin/python tests/bench/frame_pacing.py [--seconds 20]
 """
@@ -159,21 +161,33 @@ def with_panel(folder: Path, seconds: float) -> list[float]:
         stop(panel)  # the panel stops its game
 
 
-def run(seconds: float) -> tuple[list[float], list[float]]:
+def run(seconds: float) -> tuple[list[float], list[float], list[float]]:
+    """The game alone, beside the panel, then alone again: the two runs alone show how
+    much the figure moves on this machine with nothing changed (its noise floor)."""
     with tempfile.TemporaryDirectory(prefix="spacetime-pacing-") as tmp:
         alone = jitter_ms(without_panel(Path(tmp) / "alone", seconds))
         beside = jitter_ms(with_panel(Path(tmp) / "panel", seconds))
-    for name, values in (("game alone", alone), ("game beside the panel", beside)):
+        again = jitter_ms(without_panel(Path(tmp) / "again", seconds))
+    runs = (("game alone", alone), ("game beside the panel", beside), ("game alone again", again))
+    for name, values in runs:
         print(
             f"{name:<24} {len(values) + 1:6d} ticks  |jitter| p50 {percentile(values, 0.5):6.3f} ms"
             f"  p99 {percentile(values, 0.99):6.3f} ms  stdev {statistics.pstdev(values):6.3f} ms"
         )
-    return alone, beside
+    return alone, beside, again
 
 
 def measure(quick: bool) -> list[Figure]:
-    alone, beside = run(6.0 if quick else 30.0)
+    alone, beside, again = run(6.0 if quick else 30.0)
     return [
+        Figure(
+            "pacing.noise",
+            "game frame pacing jitter p99, alone, a second run",
+            percentile(again, 0.99),
+            "ms",
+            percentile(alone, 0.99),
+            "the first run alone, nothing changed",
+        ),
         Figure(
             "pacing.p99",
             "game frame pacing jitter (abs.) p99, panel attached",
