@@ -36,6 +36,7 @@ from harness import Figure, free_port, percentile
 from spacetime_panel.config.settings import Settings
 from spacetime_panel.core.controller import Controller
 from spacetime_panel.godot.commands import demo_project, simulator_executable
+from spacetime_panel.service.heap import freeze_heap
 from spacetime_panel.supervisor.machine import ProgramState
 from spacetime_panel.supervisor.policy import RestartPolicy
 from spacetime_panel.supervisor.program import ProgramStatus
@@ -95,6 +96,7 @@ async def run(kills: int, backoff: float) -> dict[str, list[float]]:
         game.subscribe(on_change)
         controller.start_up()
         await game.wait_for(lambda: game.state is ProgramState.RUNNING, 30)
+        freeze_heap("benchmark started")  # as serve does once it has started
 
         kill_times: list[float] = []
         gone_times: list[float] = []
