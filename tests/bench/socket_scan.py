@@ -8,7 +8,8 @@ sockets and looks a pid up only for a socket it has not seen (`SocketTable`).
 Six real child processes listen on six free ports. Measured per lookup of the
 six: psutil's walk; sock_diag with the pids known (every check after the
 first); sock_diag with a new listener each time (a restarted game: one pid
-search); and what each costs an asyncio loop when it runs in a worker thread,
+search); each through `port_owners`, the monitor's own call (pid and process
+name); and what each costs an asyncio loop when it runs in a worker thread,
 as the monitor runs it (the lag of a 1 ms timer while lookups repeat).
 Usage:
 
@@ -27,8 +28,7 @@ from collections.abc import Callable
 import psutil
 from harness import Figure, free_port, percentile
 
-from spacetime_panel.probes.owner import psutil_port_owners
-from spacetime_panel.probes.sock_diag import SocketTable
+from spacetime_panel.probes.owner import port_owners, psutil_port_owners
 
 HOLDER = """
 import socket, sys
@@ -89,19 +89,18 @@ def lookups(runs: int, quick: bool = False) -> list[Figure]:
     ports = [free_port() for _ in range(6)]
     children = [hold(port) for port in ports]
     wanted = set(ports)
-    table = SocketTable()
     try:
-        assert {p: o.pid for p, o in psutil_port_owners(wanted).items()} == table.holders(wanted)
+        assert psutil_port_owners(wanted) == port_owners(wanted)  # the same answer
         walk = timed(lambda: psutil_port_owners(wanted), runs)
-        known = timed(lambda: table.holders(wanted), runs)
+        known = timed(lambda: port_owners(wanted), runs)
         fresh: list[float] = []
         for _ in range(max(5, runs // 10)):  # a new listener on the first port each time
             release(children[0])
             children[0] = hold(ports[0])
-            fresh += timed(lambda: table.holders(wanted), 1)
+            fresh += timed(lambda: port_owners(wanted), 1)
         seconds = 2.0 if quick else 5.0
         lag_walk = asyncio.run(loop_lag(lambda: psutil_port_owners(wanted), seconds))
-        lag_kernel = asyncio.run(loop_lag(lambda: table.holders(wanted), seconds))
+        lag_kernel = asyncio.run(loop_lag(lambda: port_owners(wanted), seconds))
     finally:
         for child in children:
             release(child)
