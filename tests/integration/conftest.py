@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PANEL", "Serve", "alive", "wait_until"]
+__all__ = ["PANEL", "Serve", "alive", "panel_settings", "wait_until"]
 
 import httpx
 import psutil
 import pytest
 
+from spacetime_panel.config.settings import Settings
 from spacetime_panel.godot.commands import demo_project, simulator_executable
-from tests.conftest import TIME_SCALE, free_port, wait_until
+from tests.conftest import TIME_SCALE, free_port, sim_settings, wait_until
 
 PANEL = [sys.executable, "-m", "spacetime_panel"]
 #: How a user asks serve to quit: SIGTERM; on Windows Ctrl+Break (SIGTERM would be
@@ -34,6 +35,20 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def panel_settings(project: Path, tmp: Path, *, game: bool, **api: Any) -> Settings:
+    """Settings for a PanelService started in the test's loop: the simulator, logs and
+    state under `tmp`, no rate limit to speak of, `api` overrides on top."""
+    base = sim_settings(project)
+    return base.model_copy(
+        update={
+            "godot": base.godot.model_copy(update={"launch_game": game}),
+            "api": base.api.model_copy(update={"rate_limit_per_minute": 100_000, **api}),
+            "logging": base.logging.model_copy(update={"directory": tmp / "logs"}),
+            "state_dir": tmp / "state",
+        }
+    )
 
 
 @pytest.fixture

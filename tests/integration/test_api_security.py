@@ -19,12 +19,11 @@ import pytest
 
 from spacetime_panel.api.audit import AUDIT_FILE, fingerprint
 from spacetime_panel.api.security import ManagementKeys
-from spacetime_panel.config.settings import Settings
 from spacetime_panel.secrets.tokens import issue_token
 from spacetime_panel.service.panel_service import PanelService
 from tests.certificates import self_signed
-from tests.conftest import TIME_SCALE, sim_settings
-from tests.integration.conftest import Serve, wait_until
+from tests.conftest import TIME_SCALE
+from tests.integration.conftest import Serve, panel_settings, wait_until
 
 CONTROL = "control-key-for-tests-0123456789abcdefghijk"
 READ = "read-key-for-tests-0123456789abcdefghijklmn"
@@ -32,18 +31,6 @@ EVIL = "https://evil.example"
 FORM = "application/x-www-form-urlencoded"
 
 StartPanel = Callable[..., Awaitable[PanelService]]
-
-
-def panel_settings(project: Path, tmp: Path, *, game: bool, **api: Any) -> Settings:
-    base = sim_settings(project)
-    return base.model_copy(
-        update={
-            "godot": base.godot.model_copy(update={"launch_game": game}),
-            "api": base.api.model_copy(update={"rate_limit_per_minute": 100_000, **api}),
-            "logging": base.logging.model_copy(update={"directory": tmp / "logs"}),
-            "state_dir": tmp / "state",
-        }
-    )
 
 
 @pytest.fixture

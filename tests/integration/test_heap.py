@@ -10,7 +10,7 @@ import pytest
 from spacetime_panel.api.security import ManagementKeys
 from spacetime_panel.service.heap import freeze_heap
 from spacetime_panel.service.panel_service import PanelService
-from tests.integration.test_api_security import panel_settings
+from tests.integration.conftest import panel_settings
 
 
 @pytest.mark.parametrize("owns_process", [True, False])
